@@ -1,0 +1,28 @@
+"""The episode dataset format (docs/format.md): spec, card, writer, reader. Imports no other part."""
+
+from dreamstream.datasets.card import FORMAT, FORMAT_VERSION, DatasetCard
+from dreamstream.datasets.errors import DatasetError
+from dreamstream.datasets.reader import Chunk, Dataset, decode_sample, group_members
+from dreamstream.datasets.records import CommitRecord, SampleRow
+from dreamstream.datasets.spec import ActionSpec, EpisodeSpec, FieldSpec, SpecError, spec_from_spaces
+from dreamstream.datasets.writer import EpisodeWriter, WriterConfig
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "ActionSpec",
+    "Chunk",
+    "CommitRecord",
+    "Dataset",
+    "DatasetCard",
+    "DatasetError",
+    "EpisodeSpec",
+    "EpisodeWriter",
+    "FieldSpec",
+    "SampleRow",
+    "SpecError",
+    "WriterConfig",
+    "decode_sample",
+    "group_members",
+    "spec_from_spaces",
+]

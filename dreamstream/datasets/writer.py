@@ -1,0 +1,236 @@
+"""EpisodeWriter: steps or whole episodes in, committed WebDataset shards out.
+
+Rows are grouped per environment slot into chunks (at most `chunk_steps` rows of one episode, one
+policy version), chunks are appended to an in-memory tar, and the tar is committed as a shard when it
+reaches `shard_max_bytes` or `shard_max_age_s`: shard first, commit record after (docs/format.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import secrets
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import webdataset as wds
+
+from dreamstream.datasets.card import FORMAT_VERSION, DatasetCard, ensure_card
+from dreamstream.datasets.codec import encode_array
+from dreamstream.datasets.records import INDEX, SHARDS, CommitRecord, SampleRow
+from dreamstream.datasets.spec import RESERVED, SpecError
+from dreamstream.datasets.storage import commit_bytes, open_fs
+
+log = logging.getLogger(__name__)
+
+COMPRESSED_KINDS = ("image", "categorical")
+
+
+@dataclass
+class WriterConfig:
+    """How episodes are cut into samples and samples grouped into shards."""
+
+    chunk_steps: int = 1000
+    """Rows per sample at most; longer episodes continue in the next chunk (same episode id)."""
+    shard_max_bytes: int = 64 * 2**20
+    """Commit the open shard once its encoded size reaches this many bytes."""
+    shard_max_age_s: float = 10.0
+    """Commit at most this long after the first uncommitted step (open episodes are cut), so an online
+    trainer sees new data within seconds."""
+    compress_level: int | None = 3
+    """zstd level for image and categorical members (`.npy.zst`); null stores plain `.npy`."""
+
+    def __post_init__(self) -> None:
+        if self.chunk_steps < 1 or self.shard_max_bytes < 1 or self.shard_max_age_s <= 0:
+            raise ValueError(f"writer settings must be positive: {self}")
+
+
+def new_writer_id() -> str:
+    """Unique per process: host, pid and a random suffix, in characters safe for keys and file names."""
+    host = "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:32]
+    return f"{host}_{os.getpid()}_{secrets.token_hex(3)}"
+
+
+@dataclass
+class _OpenEpisode:
+    """Rows of one slot's current episode that are not yet in a sample."""
+
+    episode: str
+    policy: str
+    policy_version: int
+    chunk: int = 0
+    start: int = 0
+    rows: list[dict[str, np.ndarray]] = field(default_factory=list)
+
+
+class EpisodeWriter:
+    """Writes episodes of one environment spec to ROOT; one instance per process (its writer id).
+
+    Use as a context manager: leaving it (normally, on an exception or on a signal handler's
+    SystemExit) commits every complete row, including the rows of episodes still running.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        card: DatasetCard,
+        config: WriterConfig | None = None,
+        storage_options: dict[str, Any] | None = None,
+        writer_id: str | None = None,
+    ):
+        self.url = root
+        self.config = config or WriterConfig()
+        self.fs, self.root = open_fs(root, storage_options)
+        self.card = ensure_card(self.fs, self.root, card, url=root)
+        self.spec = self.card.spec
+        self.writer_id = writer_id or new_writer_id()
+        self.committed: list[CommitRecord] = []
+        self._episodes: dict[int, _OpenEpisode] = {}
+        self._seq = 0
+        self._new_shard()
+
+    # -- input -------------------------------------------------------------------------------------------
+
+    def add_step(self, row: dict[str, Any], slot: int = 0, policy: str = "unknown", policy_version: int = 0) -> None:
+        """Append one row (observation fields, action, reward, is_first, is_last, is_terminal) to `slot`."""
+        row = self._checked_row(row, slot)
+        episode = self._episodes.get(slot)
+        if row["is_first"]:
+            if episode is not None:
+                raise ValueError(f"slot {slot}: a new episode started (is_first) before the last one ended (is_last)")
+            episode = self._episodes[slot] = _OpenEpisode(uuid.uuid4().hex[:16], policy, policy_version)
+        elif episode is None:
+            raise ValueError(f"slot {slot}: the first row of an episode must have is_first=True")
+        elif (policy, policy_version) != (episode.policy, episode.policy_version):
+            self._seal(episode)  # a sample is made by one policy version
+            episode.policy, episode.policy_version = policy, policy_version
+        if self._first_step_at is None:
+            self._first_step_at = time.monotonic()
+        episode.rows.append(row)
+        if row["is_last"]:
+            self._seal(episode)
+            del self._episodes[slot]
+        elif len(episode.rows) >= self.config.chunk_steps:
+            self._seal(episode)
+        self._maybe_commit()
+
+    def add_episode(self, arrays: dict[str, np.ndarray], policy: str = "unknown", policy_version: int = 0) -> None:
+        """Append a whole episode given as [T, ...] arrays of every field (flags included)."""
+        steps = self.spec.check_chunk(arrays)
+        slot = -1 - len(self._episodes)  # a private slot that no step-wise caller uses
+        for t in range(steps):
+            self.add_step({name: arrays[name][t] for name in self.spec.fields}, slot, policy, policy_version)
+
+    def _checked_row(self, row: dict[str, Any], slot: int) -> dict[str, np.ndarray]:
+        fields = self.spec.fields
+        if row.keys() != fields.keys():
+            missing, extra = sorted(fields.keys() - row.keys()), sorted(row.keys() - fields.keys())
+            raise SpecError(f"slot {slot}: row fields do not match the spec (missing {missing}, unexpected {extra})")
+        out = {}
+        for name, spec in fields.items():
+            value = row[name]
+            if name in RESERVED:  # python scalars and env-native dtypes are normal here
+                value = np.asarray(value, dtype=spec.dtype)
+            else:
+                value = np.asarray(value)
+            if value.shape != spec.shape or value.dtype != np.dtype(spec.dtype):
+                raise SpecError(
+                    f"slot {slot}: field {name!r} is {value.dtype}{list(value.shape)}, "
+                    f"the spec says {spec.dtype}{list(spec.shape)}"
+                )
+            out[name] = value
+        if out["is_terminal"] and not out["is_last"]:
+            raise SpecError(f"slot {slot}: is_terminal without is_last")
+        return out
+
+    # -- samples and shards ----------------------------------------------------------------------------
+
+    def _new_shard(self) -> None:
+        self._buffer = io.BytesIO()
+        self._tar = wds.TarWriter(self._buffer, encoder=False)
+        self._rows: list[SampleRow] = []
+        self._first_step_at: float | None = None
+
+    def _seal(self, episode: _OpenEpisode) -> None:
+        """Turn the episode's pending rows into one sample of the open shard."""
+        if not episode.rows:
+            return
+        arrays = {name: np.stack([r[name] for r in episode.rows]) for name in self.spec.fields}
+        sample = SampleRow(
+            key=f"{episode.episode}-{episode.chunk:04d}",
+            episode=episode.episode,
+            chunk=episode.chunk,
+            start=episode.start,
+            steps=len(episode.rows),
+            reward_sum=float(arrays["reward"].sum(dtype=np.float64)),
+            is_first=bool(arrays["is_first"][0]),
+            is_last=bool(arrays["is_last"][-1]),
+            is_terminal=bool(arrays["is_terminal"][-1]),
+            policy=episode.policy,
+            policy_version=episode.policy_version,
+            created=time.time(),
+        )
+        members: dict[str, Any] = {"__key__": sample.key}
+        meta = {**sample.to_json(), "env": self.card.env_id, "writer": self.writer_id, "format_version": FORMAT_VERSION}
+        members["meta.json"] = json.dumps(meta).encode()
+        for name, array in arrays.items():
+            level = self.config.compress_level if self.spec.fields[name].kind in COMPRESSED_KINDS else None
+            suffix, data = encode_array(array, level)
+            members[f"{name}.{suffix}"] = data
+        self._tar.write(members)
+        self._rows.append(sample)
+        episode.chunk += 1
+        episode.start += len(episode.rows)
+        episode.rows = []
+
+    def _maybe_commit(self) -> None:
+        too_big = self._buffer.tell() >= self.config.shard_max_bytes
+        too_old = (
+            self._first_step_at is not None
+            and time.monotonic() - self._first_step_at >= self.config.shard_max_age_s
+        )
+        if too_big or too_old:
+            self.commit()
+
+    def commit(self) -> CommitRecord | None:
+        """Seal every open episode's pending rows and commit the shard; None if there was nothing."""
+        for episode in self._episodes.values():
+            self._seal(episode)
+        if not self._rows:
+            self._first_step_at = None
+            return None
+        self._tar.close()  # writes the end-of-archive blocks; our BytesIO stays open
+        data = self._buffer.getvalue()
+        name = f"{self.writer_id}-{self._seq:06d}"
+        record = CommitRecord(
+            name=name,
+            bytes=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            writer=self.writer_id,
+            created=time.time(),
+            samples=tuple(self._rows),
+        )
+        commit_bytes(self.fs, f"{self.root}/{SHARDS}/{name}.tar", data)
+        commit_bytes(self.fs, f"{self.root}/{INDEX}/{name}.json", record.dumps())
+        log.debug("committed %s: %d samples, %d steps, %d bytes", name, len(self._rows), record.steps, len(data))
+        self.committed.append(record)
+        self._seq += 1
+        self._new_shard()
+        return record
+
+    def close(self) -> None:
+        """Commit everything that is pending (rows of running episodes become a partial chunk)."""
+        self.commit()
+
+    def __enter__(self) -> EpisodeWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
