@@ -152,7 +152,10 @@ class Dataset:
         """Commit records (all, or the given names), fetched concurrently where the store allows."""
         names = self.record_names() if names is None else list(names)
         paths = [f"{self.root}/{INDEX}/{name}.json" for name in names]
-        fetched = self.fs.cat(paths, on_error="return") if paths else {}
+        if any(c in self.root for c in "*?["):  # fs.cat would read these as glob patterns
+            fetched = {path: self.fs.cat_file(path) for path in paths}
+        else:  # one concurrent batch of requests on object stores
+            fetched = self.fs.cat(paths, on_error="return") if paths else {}
         blobs = {path.rsplit("/", 1)[-1]: blob for path, blob in fetched.items()}
         records = []
         for name in names:
