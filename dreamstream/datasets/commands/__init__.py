@@ -1,0 +1,1 @@
+"""CLI commands of the datasets part: `validate` and `inspect` (see dreamstream.cli)."""

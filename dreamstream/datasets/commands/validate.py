@@ -1,0 +1,48 @@
+"""`dreamstream validate ROOT`: check the card, every commit record and shard; non-zero exit if damaged."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("root", help="dataset URL: a path, file://, s3://, gs://, memory://")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from dreamstream.datasets import Dataset, DatasetError
+    from dreamstream.datasets.verify import Problem, find_orphans, verify_shard
+
+    dataset = Dataset(args.root)
+    problems: list[Problem] = []
+    steps = shards = 0
+    try:
+        _ = dataset.card  # reads and checks the card first
+        names = dataset.record_names()
+        records = dataset.records(names)
+    except DatasetError as exc:
+        problems.append(Problem("card" if not exc.shard else "record", exc.shard or "dataset.json", exc.reason))
+        records, names = [], []
+    if records:
+        for record in tqdm(records, desc="verifying shards", unit="shard", disable=not sys.stderr.isatty()):
+            verified, found = verify_shard(dataset, record)
+            steps += verified
+            shards += 1
+            problems.extend(found)
+    if names or not problems:
+        problems.extend(find_orphans(dataset, names))
+    report = {"root": args.root, "shards": shards, "steps": steps, "ok": not problems,
+              "problems": [p.to_json() for p in problems]}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for problem in problems:
+            print(problem)
+        verdict = "OK" if not problems else f"DAMAGED: {len(problems)} problem(s)"
+        print(f"{args.root}: {shards} shards, {steps} steps verified: {verdict}")
+    return 0 if not problems else 1
