@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dreamstream.collect.config import CollectConfig, EnvConfig
 from dreamstream.datasets.writer import WriterConfig
 
 
@@ -14,4 +15,6 @@ from dreamstream.datasets.writer import WriterConfig
 class Settings:
     """Everything a dreamstream command can be configured with."""
 
+    env: EnvConfig = field(default_factory=EnvConfig)
+    collect: CollectConfig = field(default_factory=CollectConfig)
     data: WriterConfig = field(default_factory=WriterConfig)

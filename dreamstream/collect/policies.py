@@ -1,0 +1,92 @@
+"""Policies behind one small interface, so a collector never knows which kind it runs.
+
+    policy.reset(n_envs)                  # before the first act, and whenever the batch is rebuilt
+    actions = policy.act(obs_batch)       # obs_batch: the current rows of all envs, batched
+    policy.name, policy.version           # recorded with every chunk the collector writes
+
+`obs_batch` holds every observation field of the spec as an [n_envs, ...] array plus the row fields
+`is_first`, `is_last`, `is_terminal` ([n_envs] bool) and `reward` ([n_envs] float32), so a recurrent
+policy can reset its state where an episode starts. `act` returns [n_envs] int64 indices for discrete
+action spaces and [n_envs, *shape] float32 for continuous ones. `name`/`version` may change between calls
+(a snapshot policy reloads newer versions); the collector reads them at every step.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from dreamstream.collect.config import CollectConfig
+from dreamstream.datasets.spec import ActionSpec, EpisodeSpec
+from dreamstream.errors import UserError
+
+
+@runtime_checkable
+class Policy(Protocol):
+    name: str
+    version: int
+
+    def reset(self, n_envs: int) -> None: ...
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray: ...
+
+
+class RandomPolicy:
+    """Uniform over discrete actions; uniform within finite Box bounds (standard normal where unbounded)."""
+
+    name = "random"
+    version = 0
+
+    def __init__(self, action: ActionSpec, seed: int | None = None):
+        self.action = action
+        self.rng = np.random.default_rng(seed)
+        self.n_envs = 1
+        if action.kind == "continuous":
+            self._low = np.asarray(action.low, np.float64).reshape(action.shape)
+            self._high = np.asarray(action.high, np.float64).reshape(action.shape)
+            self._bounded = np.isfinite(self._low) & np.isfinite(self._high)
+
+    def reset(self, n_envs: int) -> None:
+        self.n_envs = int(n_envs)
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        n = len(obs["is_first"]) if "is_first" in obs else self.n_envs
+        if self.action.kind == "discrete":
+            return self.rng.integers(0, self.action.n, size=n, dtype=np.int64)
+        shape = (n, *self.action.shape)
+        low = np.where(self._bounded, self._low, 0.0)
+        high = np.where(self._bounded, self._high, 1.0)
+        uniform = self.rng.uniform(low, high, shape)
+        normal = self.rng.standard_normal(shape)
+        return np.where(self._bounded, uniform, normal).astype(np.float32)
+
+
+def make_policy(
+    policy: str,
+    spec: EpisodeSpec,
+    config: CollectConfig | None = None,
+    seed: int | None = None,
+    storage_options: dict | None = None,
+) -> Policy:
+    """`random`, `expert` or a snapshot URL -> a Policy for envs of `spec`."""
+    config = config or CollectConfig()
+    if policy == "random":
+        return RandomPolicy(spec.action, seed=seed)
+    if policy == "expert":
+        from dreamstream.collect.expert import MiniGridExpert
+
+        return MiniGridExpert(spec, seed=seed)
+    if "://" in policy or policy.startswith("/") or policy.startswith("."):
+        from dreamstream.collect.snapshot import SnapshotPolicy
+
+        return SnapshotPolicy(
+            policy,
+            spec,
+            poll_seconds=config.poll_seconds,
+            allowed_factories=config.snapshot_factories,
+            wait=config.wait_for_snapshot,
+            storage_options=storage_options,
+            seed=seed,
+        )
+    raise UserError(f"unknown policy {policy!r}: expected 'random', 'expert' or a snapshot URL (s3://..., /path)")
