@@ -91,10 +91,10 @@ def test_unknown_format_version_and_missing_card(dataset, tmp_path):
     card["version"] = 2
     card_path.write_text(json.dumps(card))
     with pytest.raises(DatasetError, match="format version 2; this reader supports version 1"):
-        Dataset(dataset.url).card
+        _ = Dataset(dataset.url).card
     card_path.unlink()
     with pytest.raises(DatasetError, match=r"no dataset\.json"):
-        Dataset(dataset.url).card
+        _ = Dataset(dataset.url).card
 
 
 def test_sample_breaking_the_spec_names_shard_key_and_field(dataset):
