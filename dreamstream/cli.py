@@ -15,6 +15,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("dreamstream.datasets.commands.validate", "check a dataset's card, commit records and shards"),
     "inspect": ("dreamstream.datasets.commands.inspect", "summarise a dataset: shards, episodes, steps, returns"),
+    "bench": ("dreamstream.bench", "measure throughput against a same-run baseline"),
 }
 
 

@@ -1,0 +1,39 @@
+"""`dreamstream bench TARGET`: measured performance, each figure next to a baseline taken in the same run.
+
+A target module exposes `add_arguments(parser)` and `run(args) -> dict`; the dict is printed as the
+last line, in JSON, for scripts to read. `all` runs every target with its defaults (`make bench`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+
+TARGETS: dict[str, str] = {
+    "format": "dreamstream.datasets.bench",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="target", required=True, metavar="TARGET")
+    for name, module_name in TARGETS.items():
+        module = importlib.import_module(module_name)
+        target = sub.add_parser(name, help=(module.__doc__ or "").splitlines()[0])
+        module.add_arguments(target)
+    sub.add_parser("all", help="every benchmark with its defaults")
+
+
+def run(args: argparse.Namespace) -> int:
+    names = list(TARGETS) if args.target == "all" else [args.target]
+    for name in names:
+        module = importlib.import_module(TARGETS[name])
+        if args.target == "all":  # each target with its own defaults
+            parser = argparse.ArgumentParser()
+            module.add_arguments(parser)
+            target_args = parser.parse_args([])
+        else:
+            target_args = args
+        result = module.run(target_args)
+        print(json.dumps(result), flush=True)
+    return 0
