@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("dreamstream.datasets.commands.validate", "check a dataset's card, commit records and shards"),
     "inspect": ("dreamstream.datasets.commands.inspect", "summarise a dataset: shards, episodes, steps, returns"),
     "bench": ("dreamstream.bench", "measure throughput against a same-run baseline"),
+    "collect": ("dreamstream.collect.command", "collect episodes from an Atari/MiniGrid/gymnasium env into a dataset"),
 }
 
 

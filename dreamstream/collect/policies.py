@@ -37,6 +37,7 @@ class RandomPolicy:
 
     name = "random"
     version = 0
+    uses_observations = False  # the collector may skip batching observations for it
 
     def __init__(self, action: ActionSpec, seed: int | None = None):
         self.action = action

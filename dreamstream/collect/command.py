@@ -1,0 +1,112 @@
+"""`dreamstream collect --env E --out ROOT`: collect episodes from an environment into a dataset.
+
+`--env` is a preset in configs/ (atari_pong, minigrid_doorkey, cartpole, ...), a YAML file, or any
+registered gymnasium id (the adapter is chosen from the id). Flags override `--set` overrides, which
+override the preset. Exit 0 when every worker finished or was stopped by SIGINT/SIGTERM (what was
+complete is committed), 1 when a worker failed, 2 for bad input (nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import json
+import logging
+
+log = logging.getLogger("dreamstream.collect")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env", required=True, help="preset name (configs/), YAML file, or gymnasium id")
+    parser.add_argument("--out", required=True, help="dataset URL: a path, file://, s3://, gs://")
+    parser.add_argument("--workers", type=int, help="worker processes (collect.workers, default 1)")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, help="stop after this many rows over all workers")
+    budget.add_argument("--episodes", type=int, help="stop after this many finished episodes over all workers")
+    parser.add_argument("--policy", help="random (default), expert (MiniGrid), or a snapshot URL")
+    parser.add_argument("--seed", type=int, help="base seed (collect.seed)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting, e.g. env.grayscale=true or data.shard_max_age_s=5 (repeatable)")
+    parser.add_argument("--description", default="", help="description for a new dataset's card")
+    parser.add_argument("--mlflow", metavar="URI", help="log episode return/length and steps/s to this MLflow store")
+    parser.add_argument("--mlflow-run", metavar="RUN_ID", help="attach the metrics to this existing MLflow run")
+    progress = parser.add_mutually_exclusive_group()
+    progress.add_argument("--progress", dest="progress", action="store_true", default=None,
+                          help="always show a progress bar")
+    progress.add_argument("--no-progress", dest="progress", action="store_false",
+                          help="plain log lines even on a terminal")
+
+
+def load_settings(env: str, overrides: list[str] | tuple[str, ...] = ()):
+    """-> (Settings, preset name or ""): a preset/YAML file, or a gymnasium id with the defaults."""
+    from dreamstream import config
+    from dreamstream.errors import UserError
+    from dreamstream.settings import Settings
+
+    data: dict = {}
+    preset = ""
+    try:
+        path = config.preset_path(env)
+        preset = path.stem
+        data = config.read_yaml(path)
+    except config.ConfigError:
+        if env.endswith((".yaml", ".yml")):
+            raise UserError(f"preset file {env!r} does not exist") from None
+        data = {"env": {"id": env}}
+    try:
+        for text in overrides:
+            data = config.merge(data, config.parse_override(text))
+        return config.from_dict(Settings, data), preset
+    except config.ConfigError as exc:
+        where = f"preset {preset!r}" if preset else f"env {env!r}"
+        raise UserError(f"{where}: {exc}") from exc
+
+
+def _resolve_env(settings, env_arg: str, preset: str):
+    from dreamstream import config
+    from dreamstream.collect.envs import resolve
+    from dreamstream.errors import UserError
+
+    try:
+        return resolve(settings.env)
+    except UserError as exc:
+        if preset:
+            raise
+        known = sorted(p.stem for p in config.CONFIG_DIR.glob("*.yaml"))
+        close = difflib.get_close_matches(env_arg, known, n=1, cutoff=0.6)
+        hint = f"; did you mean the preset {close[0]!r}?" if close else f"; presets: {', '.join(known)}"
+        raise UserError(f"{exc}{hint}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from dreamstream.collect.collector import Collector
+    from dreamstream.collect.progress import MlflowLogger
+
+    settings, preset = load_settings(args.env, args.overrides)
+    collect = settings.collect
+    for flag, key in (("workers", "workers"), ("policy", "policy"), ("seed", "seed"),
+                      ("mlflow", "mlflow_tracking_uri"), ("mlflow_run", "mlflow_run_id")):
+        value = getattr(args, flag)
+        if value is not None:
+            setattr(collect, key, value)
+    if args.steps is not None:
+        collect.steps, collect.episodes = args.steps, None
+    elif args.episodes is not None:
+        collect.steps, collect.episodes = None, args.episodes
+    env = _resolve_env(settings, args.env, preset)
+    collector = Collector(env, args.out, collect, settings.data, preset=preset, description=args.description)
+    collector.prepare()  # bad input fails here, before any worker starts
+    mlflow_logger = None
+    if collect.mlflow_tracking_uri or collect.mlflow_run_id or collect.mlflow_experiment:
+        params = {f"env.{k}": v for k, v in dataclasses.asdict(collector.env).items()}
+        params.update({"collect.workers": collect.workers, "collect.policy": collect.policy, "out": args.out,
+                       "collect.steps": collect.steps, "collect.episodes": collect.episodes})
+        mlflow_logger = MlflowLogger(collect.mlflow_tracking_uri, collect.mlflow_experiment, collect.mlflow_run_id,
+                                     params=params, log_seconds=collect.log_seconds)
+    summary = collector.run(progress=args.progress, mlflow_logger=mlflow_logger)
+    print(summary, flush=True)
+    print(json.dumps({"collect": summary.to_json()}), flush=True)
+    for index, error in sorted(summary.failed.items()):
+        log.error("worker %d: %s", index, error.strip().splitlines()[-1] if error.strip() else error)
+    return 1 if summary.failed else 0
