@@ -26,10 +26,13 @@ class CodecError(ValueError):
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
-    """The `.npy` file bytes of an array (header + raw data, no pickle)."""
-    buffer = io.BytesIO()
-    np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
-    return buffer.getvalue()
+    """The `.npy` file bytes of an array (header + raw data, no pickle), with a single copy of the data."""
+    array = np.ascontiguousarray(array)
+    if array.dtype.hasobject:
+        raise CodecError(f"object dtype {array.dtype} would need pickle: refused")
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(array))
+    return b"".join((header.getvalue(), array.data))
 
 
 def encode_array(array: np.ndarray, compress_level: int | None) -> tuple[str, bytes]:

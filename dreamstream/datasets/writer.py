@@ -122,11 +122,22 @@ class EpisodeWriter:
         self._maybe_commit()
 
     def add_episode(self, arrays: dict[str, np.ndarray], policy: str = "unknown", policy_version: int = 0) -> None:
-        """Append a whole episode given as [T, ...] arrays of every field (flags included)."""
+        """Append a whole episode given as [T, ...] arrays of every field (flags included).
+
+        Cut into chunks by slicing, without the per-row path: this is how corpora are resharded.
+        """
         steps = self.spec.check_chunk(arrays)
-        slot = -1 - len(self._episodes)  # a private slot that no step-wise caller uses
-        for t in range(steps):
-            self.add_step({name: arrays[name][t] for name in self.spec.fields}, slot, policy, policy_version)
+        first, last, terminal = arrays["is_first"], arrays["is_last"], arrays["is_terminal"]
+        if not first[0] or first[1:].any() or not last[-1] or last[:-1].any() or (terminal & ~last).any():
+            raise SpecError("an episode needs is_first on its first row only, is_last on its last row only, "
+                            "and is_terminal only where is_last")
+        episode = _OpenEpisode(uuid.uuid4().hex[:16], policy, policy_version)
+        if self._first_step_at is None:
+            self._first_step_at = time.monotonic()
+        for start in range(0, steps, self.config.chunk_steps):
+            stop = min(start + self.config.chunk_steps, steps)
+            self._write_sample(episode, {name: a[start:stop] for name, a in arrays.items()})
+            self._maybe_commit()
 
     def _checked_row(self, row: dict[str, Any], slot: int) -> dict[str, np.ndarray]:
         fields = self.spec.fields
@@ -160,15 +171,19 @@ class EpisodeWriter:
 
     def _seal(self, episode: _OpenEpisode) -> None:
         """Turn the episode's pending rows into one sample of the open shard."""
-        if not episode.rows:
-            return
-        arrays = {name: np.stack([r[name] for r in episode.rows]) for name in self.spec.fields}
+        if episode.rows:
+            self._write_sample(episode, {name: np.stack([r[name] for r in episode.rows]) for name in self.spec.fields})
+            episode.rows = []
+
+    def _write_sample(self, episode: _OpenEpisode, arrays: dict[str, np.ndarray]) -> None:
+        """Encode the next chunk of `episode` into the open shard and advance the episode's position."""
+        steps = len(arrays["reward"])
         sample = SampleRow(
             key=f"{episode.episode}-{episode.chunk:04d}",
             episode=episode.episode,
             chunk=episode.chunk,
             start=episode.start,
-            steps=len(episode.rows),
+            steps=steps,
             reward_sum=float(arrays["reward"].sum(dtype=np.float64)),
             is_first=bool(arrays["is_first"][0]),
             is_last=bool(arrays["is_last"][-1]),
@@ -187,8 +202,7 @@ class EpisodeWriter:
         self._tar.write(members)
         self._rows.append(sample)
         episode.chunk += 1
-        episode.start += len(episode.rows)
-        episode.rows = []
+        episode.start += steps
 
     def _maybe_commit(self) -> None:
         too_big = self._buffer.tell() >= self.config.shard_max_bytes
