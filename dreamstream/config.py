@@ -16,12 +16,14 @@ from typing import Any, TypeVar
 
 import yaml
 
+from dreamstream.errors import UserError
+
 T = TypeVar("T")
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A configuration key or value that does not fit the typed config."""
 
 
