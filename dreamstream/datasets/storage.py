@@ -78,3 +78,19 @@ def list_names(fs: fsspec.AbstractFileSystem, folder: str) -> list[str]:
     except FileNotFoundError:
         return []
     return sorted(entry.rstrip("/").rsplit("/", 1)[-1] for entry in entries)
+
+
+def replace_bytes(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None:
+    """Write `data` to `path`, replacing it whole: for pointer files (`latest.json`), the only files
+    dreamstream rewrites. Readers see the old or the new content, never a mix."""
+    if not is_local(fs):
+        fs.pipe_file(path, data)
+        return
+    folder, name = os.path.split(path)
+    os.makedirs(folder, exist_ok=True)
+    temp = os.path.join(folder, f".tmp-{name}-{secrets.token_hex(4)}")
+    with open(temp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temp, path)

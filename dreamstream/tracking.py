@@ -1,0 +1,87 @@
+"""MLflow runs for every dreamstream process: batched metrics, flattened params, artifacts.
+
+One `log_metric` call costs milliseconds (MEASURED.md), so metrics are queued and sent with `log_batch`.
+The tracking URI comes from the argument, else MLFLOW_TRACKING_URI, else `sqlite:///$PWD/mlflow.db`.
+Params are config values only: storage options and credentials are never part of a config, and URL
+userinfo (`s3://key:secret@...`) is redacted before logging.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch request
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def default_tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def redact(value: str) -> str:
+    """Remove credentials embedded in URLs."""
+    return _USERINFO.sub("***@", value)
+
+
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """{"a": {"b": 1}} -> {"a.b": "1"}, values as (redacted, truncated) strings."""
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = redact(str(value))[:500]
+    return out
+
+
+class MlflowRun:
+    """A new run in `experiment`, or an existing run when `run_id` is given (then it is not ended here)."""
+
+    def __init__(self, tracking_uri: str | None = None, experiment: str = "dreamstream", run_id: str | None = None,
+                 run_name: str | None = None, tags: Mapping[str, str] | None = None):
+        from mlflow.tracking import MlflowClient
+
+        self.tracking_uri = tracking_uri or default_tracking_uri()
+        self.client = MlflowClient(tracking_uri=self.tracking_uri)
+        self.owns_run = run_id is None
+        if run_id is None:
+            found = self.client.get_experiment_by_name(experiment)
+            experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+            run_id = self.client.create_run(experiment_id, run_name=run_name, tags=dict(tags or {})).info.run_id
+        self.run_id = run_id
+        self._pending: list[Any] = []
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, v) for k, v in flatten(params).items()]
+        for start in range(0, len(items), 100):  # MLflow's limit of params per request
+            self.client.log_batch(self.run_id, params=items[start : start + 100])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        """Queue metrics; they are sent by `flush` (call it at the logging interval)."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self._pending.extend(Metric(k, float(v), now, step) for k, v in metrics.items())
+        if len(self._pending) >= MAX_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for start in range(0, len(pending), MAX_BATCH):
+            self.client.log_batch(self.run_id, metrics=pending[start : start + MAX_BATCH])
+
+    def log_artifact(self, path: str | Path, folder: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), folder)
+
+    def end(self, failed: bool = False) -> None:
+        self.flush()
+        if self.owns_run:
+            self.client.set_terminated(self.run_id, "FAILED" if failed else "FINISHED")
