@@ -1,0 +1,52 @@
+"""The batch contract between the loader and the agent, checked at the boundary (shapes and dtypes only).
+
+A batch is a dict of time-major tensors [T, B, ...]: every observation field the model reads, `action`
+(int64 [T, B] or float32 [T, B, *shape]), `reward` float32, and bool `is_first`, `is_terminal`, `reset`
+(`is_last` may be present; the maths never reads it). Checking costs no device sync: values are not read.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from dreamstream.datasets.spec import EpisodeSpec, FieldSpec
+from dreamstream.errors import UserError
+
+ROW_FIELDS = ("action", "reward", "is_first", "is_terminal", "reset")
+"""Non-observation fields the training step reads."""
+
+_RESET = FieldSpec(shape=(), dtype="bool", kind="flag")
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    """The torch dtype of a NumPy dtype name ('uint8' -> torch.uint8)."""
+    return torch.from_numpy(np.zeros(0, dtype=np.dtype(name))).dtype
+
+
+def check_batch(batch: dict[str, Tensor], spec: EpisodeSpec, fields: list[str]) -> tuple[int, int]:
+    """Raise UserError naming the first missing or malformed field; return (T, B)."""
+    need = [*fields, *ROW_FIELDS]
+    missing = [name for name in need if name not in batch]
+    if missing:
+        raise UserError(f"batch is missing field(s) {missing}; it has {sorted(batch)}")
+    reset = batch["reset"]
+    if reset.dim() != 2:
+        raise UserError(f"batch field 'reset' has shape {tuple(reset.shape)}; expected [T, B]")
+    steps, size = reset.shape
+    for name in need:
+        field = _RESET if name == "reset" else spec.fields[name]
+        tensor = batch[name]
+        want_shape = (steps, size, *field.shape)
+        if tuple(tensor.shape) != want_shape:
+            raise UserError(f"batch field {name!r} has shape {tuple(tensor.shape)}; expected {want_shape} "
+                            f"([T, B] + the spec's shape {field.shape})")
+        if tensor.dtype != torch_dtype(field.dtype):
+            raise UserError(f"batch field {name!r} has dtype {tensor.dtype}; the spec says {field.dtype}")
+    return steps, size
+
+
+def to_device(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
+    """Move every tensor (non-blocking from pinned memory)."""
+    return {name: t.to(device, non_blocking=True) for name, t in batch.items()}

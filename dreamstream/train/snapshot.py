@@ -1,0 +1,101 @@
+"""Policy snapshots: the small acting-only payload that the trainer publishes and collectors load.
+
+    payload = export_policy(agent, policy_version=step)          # trainer
+    torch.save(payload, f)
+    actor = build_actor(torch.load(f, weights_only=True))        # collector (no trainer import)
+    actor.reset(n_envs); actions = actor.act(obs_numpy, greedy=False)
+
+The payload holds only tensors, strings, numbers, lists and dicts: {"format": "dreamstream.policy",
+"version": FORMAT_VERSION, "policy_version": int, "spec": EpisodeSpec.to_json(), "model_config": dict,
+"state_dict": encoder + RSSM + actor weights}. No decoders, critic or optimiser state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import torch
+
+from dreamstream.config import ConfigError, from_dict
+from dreamstream.datasets.spec import EpisodeSpec
+from dreamstream.errors import UserError
+from dreamstream.train.acting import ActingModel, PolicyState
+from dreamstream.train.agent import Agent
+from dreamstream.train.config import ModelConfig
+
+FORMAT = "dreamstream.policy"
+FORMAT_VERSION = 1
+
+# Agent state-dict prefix -> acting-model prefix.
+_PREFIXES = {"wm.encoder.": "encoder.", "wm.rssm.": "rssm.", "actor.": "actor."}
+
+
+def export_policy(agent: Agent, policy_version: int = 0) -> dict[str, Any]:
+    """The acting-only payload of `agent` (weights copied to CPU)."""
+    weights = {}
+    for key, value in agent.state_dict().items():
+        for src, dst in _PREFIXES.items():
+            if key.startswith(src):
+                weights[dst + key[len(src):]] = value.detach().to("cpu", copy=True)
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "policy_version": int(policy_version),
+        "spec": agent.spec.to_json(),
+        "model_config": dataclasses.asdict(agent.config),
+        "state_dict": weights,
+    }
+
+
+class PolicyActor:
+    """A loaded policy acting for n environments from NumPy observations."""
+
+    def __init__(self, model: ActingModel, spec: EpisodeSpec, policy_version: int,
+                 device: torch.device | str = "cpu") -> None:
+        self.model = model.to(device).eval()
+        self.spec = spec
+        self.policy_version = policy_version
+        self.device = torch.device(device)
+        self.fields = list(model.encoder.encoders)
+        self.state: PolicyState | None = None
+
+    def reset(self, n: int) -> None:
+        """Start n fresh episodes (call on start; per-env restarts go through obs['is_first'])."""
+        self.state = self.model.initial_state(n, self.device)
+
+    def act(self, obs: dict[str, np.ndarray], greedy: bool = False) -> np.ndarray:
+        """obs: field -> [n, *shape] arrays (+ optional bool `is_first` [n]). Returns int64 [n] or float32 [n, ...]."""
+        if self.state is None:
+            raise RuntimeError("call reset(n) before act()")
+        missing = [name for name in self.fields if name not in obs]
+        if missing:
+            raise UserError(f"observation is missing field(s) {missing}; the policy reads {self.fields}")
+        names = [*self.fields, "is_first"] if "is_first" in obs else self.fields
+        tensors = {name: torch.as_tensor(np.asarray(obs[name]), device=self.device) for name in names}
+        n = self.state.deter.shape[0]
+        for name in self.fields:
+            want = (n, *self.spec.observations[name].shape)
+            if tuple(tensors[name].shape) != want:
+                raise UserError(f"observation field {name!r} has shape {tuple(tensors[name].shape)}; expected {want}")
+        action, self.state = self.model(tensors, self.state, greedy)
+        out = action.cpu().numpy()
+        return out.astype(np.int64) if self.model.codec.discrete else out.astype(np.float32)
+
+
+def build_actor(payload: dict[str, Any], device: torch.device | str = "cpu") -> PolicyActor:
+    """Rebuild the acting model from a payload (as `torch.load(weights_only=True)` returns it)."""
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise UserError(f"not a dreamstream policy snapshot (format {payload.get('format')!r})"
+                        if isinstance(payload, dict) else "not a dreamstream policy snapshot")
+    if payload.get("version") != FORMAT_VERSION:
+        raise UserError(f"policy snapshot version {payload.get('version')!r}; this code reads {FORMAT_VERSION}")
+    try:
+        config = from_dict(ModelConfig, dict(payload["model_config"]))
+    except ConfigError as exc:
+        raise UserError(f"policy snapshot has a model config this code cannot read: {exc}") from exc
+    spec = EpisodeSpec.from_json(payload["spec"])
+    model = ActingModel(spec, config)
+    model.load_state_dict(payload["state_dict"])
+    return PolicyActor(model, spec, int(payload.get("policy_version", 0)), device)
