@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from dreamstream.collect.config import CollectConfig, EnvConfig
 from dreamstream.datasets.writer import WriterConfig
+from dreamstream.train.config import ModelConfig, OptimConfig
 
 
 @dataclass
@@ -18,3 +19,5 @@ class Settings:
     env: EnvConfig = field(default_factory=EnvConfig)
     collect: CollectConfig = field(default_factory=CollectConfig)
     data: WriterConfig = field(default_factory=WriterConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)

@@ -6,14 +6,16 @@
     actor.reset(n_envs); actions = actor.act(obs_numpy, greedy=False)
 
 The payload holds only tensors, strings, numbers, lists and dicts: {"format": "dreamstream.policy",
-"version": FORMAT_VERSION, "policy_version": int, "spec": EpisodeSpec.to_json(), "model_config": dict,
-"state_dict": encoder + RSSM + actor weights}. No decoders, critic or optimiser state.
+"format_version": FORMAT_VERSION, "version": policy version (the trainer's step), "name": "dreamer",
+"factory": "dreamstream.train.snapshot:build_actor", "spec": EpisodeSpec.to_json(), "model_config": dict,
+"state_dict": encoder + RSSM + actor weights}. No decoders, critic or optimiser state. The keys `format`,
+`version`, `name`, `factory` and `spec` are those dreamstream.collect.snapshot reads.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -22,11 +24,14 @@ from dreamstream.config import ConfigError, from_dict
 from dreamstream.datasets.spec import EpisodeSpec
 from dreamstream.errors import UserError
 from dreamstream.train.acting import ActingModel, PolicyState
-from dreamstream.train.agent import Agent
 from dreamstream.train.config import ModelConfig
+
+if TYPE_CHECKING:
+    from dreamstream.train.agent import Agent
 
 FORMAT = "dreamstream.policy"
 FORMAT_VERSION = 1
+FACTORY = "dreamstream.train.snapshot:build_actor"
 
 # Agent state-dict prefix -> acting-model prefix.
 _PREFIXES = {"wm.encoder.": "encoder.", "wm.rssm.": "rssm.", "actor.": "actor."}
@@ -41,8 +46,10 @@ def export_policy(agent: Agent, policy_version: int = 0) -> dict[str, Any]:
                 weights[dst + key[len(src):]] = value.detach().to("cpu", copy=True)
     return {
         "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "policy_version": int(policy_version),
+        "format_version": FORMAT_VERSION,
+        "version": int(policy_version),
+        "name": "dreamer",
+        "factory": FACTORY,
         "spec": agent.spec.to_json(),
         "model_config": dataclasses.asdict(agent.config),
         "state_dict": weights,
@@ -89,8 +96,9 @@ def build_actor(payload: dict[str, Any], device: torch.device | str = "cpu") -> 
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserError(f"not a dreamstream policy snapshot (format {payload.get('format')!r})"
                         if isinstance(payload, dict) else "not a dreamstream policy snapshot")
-    if payload.get("version") != FORMAT_VERSION:
-        raise UserError(f"policy snapshot version {payload.get('version')!r}; this code reads {FORMAT_VERSION}")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise UserError(f"policy snapshot format_version {payload.get('format_version')!r}; "
+                        f"this code reads {FORMAT_VERSION}")
     try:
         config = from_dict(ModelConfig, dict(payload["model_config"]))
     except ConfigError as exc:
@@ -98,4 +106,4 @@ def build_actor(payload: dict[str, Any], device: torch.device | str = "cpu") -> 
     spec = EpisodeSpec.from_json(payload["spec"])
     model = ActingModel(spec, config)
     model.load_state_dict(payload["state_dict"])
-    return PolicyActor(model, spec, int(payload.get("policy_version", 0)), device)
+    return PolicyActor(model, spec, int(payload.get("version", 0)), device)
