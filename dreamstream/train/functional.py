@@ -57,7 +57,7 @@ def straight_through_onehot(logits: Tensor, sample: bool = True) -> Tensor:
     else:
         index = torch.argmax(logits, -1)
     onehot = F.one_hot(index, logits.shape[-1]).to(probs.dtype)
-    return onehot + probs - probs.detach()
+    return onehot + (probs - probs.detach())  # exactly one-hot forward: x - x is 0
 
 
 def categorical_kl(logits_p: Tensor, logits_q: Tensor) -> Tensor:
