@@ -10,6 +10,11 @@ import sys
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("root", help="dataset URL: a path, file://, s3://, gs://, memory://")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    # Dask (dreamstream.pipelines): one task per shard. Without either option the checks run here, serially,
+    # which is quickest for small datasets (no cluster start-up).
+    parser.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="verify shards on a Dask LocalCluster of N worker processes (default 0: serially)")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="verify shards on an existing Dask cluster")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -18,6 +23,13 @@ def run(args: argparse.Namespace) -> int:
     from dreamstream.datasets import Dataset, DatasetError
     from dreamstream.datasets.verify import Problem, find_orphans, verify_shard
 
+    if args.workers or args.scheduler:
+        from dreamstream.pipelines.cluster import ClusterConfig
+        from dreamstream.pipelines.validate import run_validate
+
+        report = run_validate(args.root, ClusterConfig(workers=args.workers, scheduler=args.scheduler,
+                                                       dashboard_address=":0"))
+        return _print(args, report)
     dataset = Dataset(args.root)
     problems: list[Problem] = []
     steps = shards = 0
@@ -38,6 +50,14 @@ def run(args: argparse.Namespace) -> int:
         problems.extend(find_orphans(dataset, names))
     report = {"root": args.root, "shards": shards, "steps": steps, "ok": not problems,
               "problems": [p.to_json() for p in problems]}
+    return _print(args, report)
+
+
+def _print(args: argparse.Namespace, report: dict) -> int:
+    from dreamstream.datasets.verify import Problem
+
+    problems = [Problem(**p) for p in report["problems"]]
+    shards, steps = report["shards"], report["steps"]
     if args.json:
         print(json.dumps(report, indent=2))
     else:

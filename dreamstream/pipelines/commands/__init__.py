@@ -1,0 +1,1 @@
+"""CLI commands of the pipelines part: `stats` and `corpus` (see dreamstream.cli)."""
