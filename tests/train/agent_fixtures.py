@@ -53,7 +53,10 @@ def random_batch(spec: EpisodeSpec, steps: int = 4, batch: int = 2, seed: int = 
             chans = [torch.randint(0, c, shape[:-1], generator=g) for c in field.classes]
             out[name] = torch.stack(chans, -1).to(torch_dtype(field.dtype))
         elif field.kind == "image":
-            out[name] = torch.randint(0, 256, shape, generator=g).to(torch.uint8)
+            # One random colour per frame plus a little noise: learnable from a few dozen steps.
+            colour = torch.randint(0, 256, (steps, batch, 1, 1, field.shape[-1]), generator=g)
+            noise = torch.randint(-8, 9, shape, generator=g)
+            out[name] = (colour + noise).clamp(0, 255).to(torch.uint8)
         else:
             out[name] = torch.randn(shape, generator=g)
     is_first = torch.zeros(steps, batch, dtype=torch.bool)
