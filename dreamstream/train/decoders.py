@@ -74,7 +74,7 @@ class CategoricalDecoder(nn.Module):
         logps = self._log_probs(self.forward(features))
         target = target.long()
         nll = sum(-lp.gather(-1, target[..., j : j + 1]).squeeze(-1) for j, lp in enumerate(logps))
-        return nll.flatten(-len(self.cells)).sum(-1)
+        return nll.flatten(-len(self.cells)).sum(-1) if self.cells else nll
 
     def predict(self, logits: Tensor) -> Tensor:
         """Most likely class per channel: [*B, *cells, C] int64."""

@@ -28,8 +28,9 @@ def image_spec(side: int = 16, n_actions: int = 3) -> EpisodeSpec:
 
 
 def grid_spec(with_map: bool = True) -> EpisodeSpec:
-    """MiniGrid-like: a 7x7x3 symbolic view with classes (11, 6, 3), 7 actions, optional 5x5 map."""
-    obs = {"grid": FieldSpec((7, 7, 3), "uint8", "categorical", (11, 6, 3))}
+    """MiniGrid as collected: a 7x7x3 view with classes (11, 6, 3), the facing direction, 7 actions, a 5x5 map."""
+    obs = {"grid": FieldSpec((7, 7, 3), "uint8", "categorical", (11, 6, 3)),
+           "direction": FieldSpec((1,), "uint8", "categorical", (4,))}
     if with_map:
         obs["map"] = FieldSpec((5, 5, 3), "uint8", "categorical", (11, 6, 3))
     return EpisodeSpec(observations=obs, action=ActionSpec(kind="discrete", n=7))

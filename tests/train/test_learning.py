@@ -48,7 +48,7 @@ def test_grid_and_map_probe_losses_decrease() -> None:
     spec = grid_spec(with_map=True)
     learner = Learner(Agent(spec, tiny_config()), FAST, "cpu")
     history = train(learner, random_batch(spec, steps=4, batch=2), 40)
-    for key in ("loss/grid", "loss/probe"):
+    for key in ("loss/grid", "loss/direction", "loss/probe"):
         early, late = early_late(history, key)
         assert late < 0.7 * early, (key, early, late)
     early, late = early_late(history, "probe/map_acc")

@@ -38,9 +38,9 @@ def test_dreamerv2_sizes_at_64x64() -> None:
 
 def test_fields_become_encoders_and_decoders_except_map() -> None:
     agent = Agent(grid_spec(with_map=True), tiny_config())
-    assert list(agent.wm.encoder.encoders) == ["grid"]
-    assert list(agent.wm.decoders) == ["grid"]
-    assert agent.probe is not None and agent.input_fields == ["grid", "map"]
+    assert list(agent.wm.encoder.encoders) == ["direction", "grid"]
+    assert list(agent.wm.decoders) == ["direction", "grid"]
+    assert agent.probe is not None and agent.input_fields == ["direction", "grid", "map"]
     assert Agent(grid_spec(with_map=True), tiny_config(map_probe=False)).probe is None
     both = Agent(vector_spec(), tiny_config())
     assert sorted(both.wm.decoders) == ["speed", "state"]

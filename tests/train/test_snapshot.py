@@ -91,10 +91,11 @@ def test_bad_payloads_and_observations_are_refused() -> None:
         build_actor({**payload, "model_config": {**payload["model_config"], "no_such_key": 1}})
     actor = build_actor(payload)
     actor.reset(2)
+    direction = np.zeros((2, 1), np.uint8)
     with pytest.raises(UserError, match=r"missing field\(s\) \['grid'\]"):
-        actor.act({"map": np.zeros((2, 5, 5, 3), np.uint8)})
+        actor.act({"map": np.zeros((2, 5, 5, 3), np.uint8), "direction": direction})
     with pytest.raises(UserError, match="'grid' has shape"):
-        actor.act({"grid": np.zeros((3, 7, 7, 3), np.uint8)})
+        actor.act({"grid": np.zeros((3, 7, 7, 3), np.uint8), "direction": direction})
 
 
 def test_collectors_load_it_through_the_published_layout(tmp_path: Path) -> None:
