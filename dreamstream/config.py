@@ -94,7 +94,12 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         if key not in names:
             raise ConfigError(f"unknown config key {path!r}{_closest(key, names)}")
         kwargs[key] = _coerce(value, hints[key], path)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as exc:  # a dataclass's own range checks (__post_init__)
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{where or cls.__name__}: {exc}") from exc
 
 
 def to_dict(config: Any) -> dict[str, Any]:
