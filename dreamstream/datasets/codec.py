@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from typing import Any
 
 import numpy as np
@@ -16,9 +17,21 @@ import zstandard
 NPY, NPY_ZST, JSON = "npy", "npy.zst", "json"
 KNOWN_SUFFIXES = (NPY, NPY_ZST, JSON)
 
-# zstandard contexts are not thread-safe but cheap to keep per process; one each is enough here.
-_compressors: dict[int, zstandard.ZstdCompressor] = {}
-_decompressor = zstandard.ZstdDecompressor()
+# zstandard contexts are not thread-safe (concurrent use corrupts output) but cheap: one per thread.
+_local = threading.local()
+
+
+def _compressor(level: int) -> zstandard.ZstdCompressor:
+    compressors = _local.__dict__.setdefault("compressors", {})
+    if level not in compressors:
+        compressors[level] = zstandard.ZstdCompressor(level=level)
+    return compressors[level]
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    if not hasattr(_local, "decompressor"):
+        _local.decompressor = zstandard.ZstdDecompressor()
+    return _local.decompressor
 
 
 class CodecError(ValueError):
@@ -40,7 +53,7 @@ def encode_array(array: np.ndarray, compress_level: int | None) -> tuple[str, by
     data = npy_bytes(array)
     if compress_level is None:
         return NPY, data
-    compressor = _compressors.setdefault(compress_level, zstandard.ZstdCompressor(level=compress_level))
+    compressor = _compressor(compress_level)
     return NPY_ZST, compressor.compress(data)
 
 
@@ -71,7 +84,7 @@ def decode_member(suffix: str, data: bytes) -> Any:
         return load_npy(data)
     if suffix == NPY_ZST:
         try:
-            raw = _decompressor.decompress(data)
+            raw = _decompressor().decompress(data)
         except zstandard.ZstdError as exc:
             raise CodecError(f"zstd stream is damaged: {exc}") from exc
         return load_npy(raw)
