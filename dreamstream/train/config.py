@@ -114,10 +114,10 @@ class ModelConfig:
 
     @classmethod
     def debug(cls) -> ModelConfig:
-        """A tiny model for tests and smoke runs on a CPU (about 1M parameters with a 64x64 image)."""
+        """A small model for smoke runs and benchmarks on a CPU; the algorithm (horizon, losses) is unchanged."""
         return cls(deter=128, stoch=8, classes=8, hidden=128, cnn_depth=16, dense_hidden=128, dense_embed=64,
                    encoder_layers=2, decoder_layers=2, head_layers=2, ac_hidden=128, ac_layers=2,
-                   imag_horizon=5, probe_hidden=128, probe_layers=2)
+                   probe_hidden=128, probe_layers=2)
 
 
 @dataclass

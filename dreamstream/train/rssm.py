@@ -69,9 +69,16 @@ class RSSM(nn.Module):
         """[h, z]: what every head reads."""
         return torch.cat([state.deter, state.stoch], -1)
 
-    def _deter(self, state: RSSMState, action: Tensor) -> Tensor:
-        x = torch.nn.functional.elu(self.in_norm(self.in_stoch(state.stoch) + self.in_action(action)))
+    def _deter(self, state: RSSMState, action_in: Tensor) -> Tensor:
+        """h' = GRU(h, ELU(LN(W z + U a))); `action_in` is U a (projected once per sequence in `observe`)."""
+        x = torch.nn.functional.elu(self.in_norm(self.in_stoch(state.stoch) + action_in))
         return self.gru(x, state.deter).float()
+
+    def _post_step(self, state: RSSMState, action_in: Tensor, embed_in: Tensor,
+                   sample: bool) -> tuple[RSSMState, Tensor]:
+        deter = self._deter(state, action_in)
+        post = self.post_net(self.post_deter(deter) + embed_in).float()
+        return RSSMState(deter, self.latent.sample(post, sample)), post
 
     def prior(self, deter: Tensor) -> Tensor:
         """Prior parameters p(z | h) for any leading shape."""
@@ -79,16 +86,14 @@ class RSSM(nn.Module):
 
     def img_step(self, state: RSSMState, action: Tensor, sample: bool = True) -> tuple[RSSMState, Tensor]:
         """One imagined step: (next state with z from the prior, prior parameters)."""
-        deter = self._deter(state, action)
+        deter = self._deter(state, self.in_action(action))
         prior = self.prior(deter)
         return RSSMState(deter, self.latent.sample(prior, sample)), prior
 
     def obs_step(self, state: RSSMState, action: Tensor, embed: Tensor,
                  sample: bool = True) -> tuple[RSSMState, Tensor]:
         """One observed step: (next state with z from the posterior, posterior parameters)."""
-        deter = self._deter(state, action)
-        post = self.post_net(self.post_deter(deter) + self.post_embed(embed)).float()
-        return RSSMState(deter, self.latent.sample(post, sample)), post
+        return self._post_step(state, self.in_action(action), self.post_embed(embed), sample)
 
     def observe(self, embed: Tensor, action: Tensor, reset: Tensor, state: RSSMState,
                 sample: bool = True) -> Observed:
@@ -97,10 +102,12 @@ class RSSM(nn.Module):
         assert embed.shape[:2] == (steps, batch) and action.shape[:2] == (steps, batch), (embed.shape, action.shape)
         assert state.deter.shape == (batch, self.deter_size), (state.deter.shape, batch)
         keep = (~reset).unsqueeze(-1).float()
+        # The input projections do not depend on the state: one matmul for the whole sequence.
+        action_in, embed_in = self.in_action(action), self.post_embed(embed)
         deters, stochs, posts = [], [], []
         for t in range(steps):
             state = RSSMState(state.deter * keep[t], state.stoch * keep[t])
-            state, post = self.obs_step(state, action[t], embed[t], sample)
+            state, post = self._post_step(state, action_in[t], embed_in[t], sample)
             deters.append(state.deter)
             stochs.append(state.stoch)
             posts.append(post)

@@ -1,0 +1,114 @@
+"""Training-step time of the agent (world model + imagination + actor-critic + probe) on this machine.
+
+    python -m dreamstream.train.bench --model debug --batch 8 --length 16
+
+Batches are synthetic (random but contract-conforming) Atari-like 64x64x3 frames and MiniGrid 7x7x3 grids;
+the step time does not depend on their content. Prints one JSON line per spec.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from typing import Any
+
+import torch
+
+from dreamstream.datasets.spec import ActionSpec, EpisodeSpec, FieldSpec
+from dreamstream.train.agent import Agent
+from dreamstream.train.batch import torch_dtype
+from dreamstream.train.config import ModelConfig, OptimConfig
+from dreamstream.train.learner import Learner, default_device
+
+SPECS = {
+    "image": EpisodeSpec(observations={"image": FieldSpec((64, 64, 3), "uint8", "image")},
+                         action=ActionSpec(kind="discrete", n=18)),
+    "grid": EpisodeSpec(observations={"grid": FieldSpec((7, 7, 3), "uint8", "categorical", (11, 6, 3)),
+                                      "direction": FieldSpec((1,), "uint8", "categorical", (4,)),
+                                      "map": FieldSpec((8, 8, 3), "uint8", "categorical", (11, 6, 3))},
+                        action=ActionSpec(kind="discrete", n=7)),
+}
+
+
+def synthetic_batch(spec: EpisodeSpec, length: int, batch: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A [T, B] batch that obeys the batch contract (for benchmarks; the values are random)."""
+    g = torch.Generator().manual_seed(seed)
+    out: dict[str, torch.Tensor] = {}
+    for name, field in spec.observations.items():
+        shape = (length, batch, *field.shape)
+        if field.kind == "categorical":
+            assert field.classes is not None
+            out[name] = torch.stack([torch.randint(0, c, shape[:-1], generator=g) for c in field.classes], -1)
+            out[name] = out[name].to(torch_dtype(field.dtype))
+        elif field.kind == "image":
+            out[name] = torch.randint(0, 256, shape, generator=g).to(torch.uint8)
+        else:
+            out[name] = torch.randn(shape, generator=g)
+    is_first = torch.zeros(length, batch, dtype=torch.bool)
+    is_first[0] = True
+    if spec.action.kind == "discrete":
+        action = torch.randint(0, int(spec.action.n or 1), (length, batch), generator=g)
+    else:
+        action = torch.rand(length, batch, *spec.action.shape, generator=g) * 2 - 1
+    terminal = torch.zeros(length, batch, dtype=torch.bool)
+    out.update(action=action, reward=torch.randn(length, batch, generator=g), is_first=is_first,
+               is_last=terminal, is_terminal=terminal, reset=is_first.clone())
+    return out
+
+
+def measure(spec_name: str, model: ModelConfig, optim: OptimConfig, batch: int, length: int, steps: int,
+            warmup: int, device: torch.device) -> dict[str, Any]:
+    """Median seconds per `train_step` after `warmup` steps, with the sizes that produced it."""
+    spec = SPECS[spec_name]
+    learner = Learner(Agent(spec, model), optim, device)
+    data = synthetic_batch(spec, length, batch)
+    state = learner.initial_state(batch)
+    times = []
+    for i in range(warmup + steps):
+        start = time.perf_counter()
+        metrics, state = learner.train_step(data, state)
+        metrics["loss/model"].item()  # wait for the device before stopping the clock
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    median = statistics.median(times)
+    return {
+        "spec": spec_name, "device": str(device), "precision": learner.precision, "compile": optim.compile,
+        "batch": batch, "length": length, "imag_horizon": model.imag_horizon,
+        "params": sum(p.numel() for p in learner.agent.parameters()),
+        "step_s": round(median, 4), "step_s_min": round(min(times), 4),
+        "frames_per_s": round(batch * length / median, 1), "threads": torch.get_num_threads(),
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", choices=["debug", "default"], default="debug",
+                        help="ModelConfig.debug() (deter 128, 8x8 latents, CNN depth 16) or the Atari defaults")
+    parser.add_argument("--spec", choices=[*SPECS, "all"], default="all")
+    parser.add_argument("--batch", type=int, default=8, help="sequences per batch (B)")
+    parser.add_argument("--length", type=int, default=16, help="steps per sequence (T)")
+    parser.add_argument("--horizon", type=int, default=None, help="imagination horizon (default: the config's)")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--device", default=None)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    model = ModelConfig.debug() if args.model == "debug" else ModelConfig()
+    if args.horizon is not None:
+        model.imag_horizon = args.horizon
+    optim = OptimConfig(precision=args.precision, compile=args.compile)
+    device = torch.device(args.device) if args.device else default_device()
+    names = list(SPECS) if args.spec == "all" else [args.spec]
+    results = [measure(name, model, optim, args.batch, args.length, args.steps, args.warmup, device)
+               for name in names]
+    return {"target": "train_step", "model": args.model, "results": results}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    print(json.dumps(run(parser.parse_args())))
