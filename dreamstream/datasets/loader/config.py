@@ -1,0 +1,83 @@
+"""LoaderConfig: every setting of the streaming loader, typed, with its default and what it does.
+
+It is the `loader:` section of the root settings (dreamstream.settings); docs/loader.md explains each
+field with advice for small (2-core) and large machines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass
+class LoaderConfig:
+    """How committed shards become [T, B] training batches."""
+
+    batch_size: int = 16
+    """B: rows per batch (per rank). With `workers` > 1 the rows are split among the workers, each worker
+    streaming its own rows; the batch you get always has B rows."""
+    seq_len: int = 50
+    """T: time steps per batch row."""
+    mode: Literal["tbtt", "windows"] = "tbtt"
+    """tbtt: each row continues its episode from the previous batch (carry the model state over; start it
+    from zero where `reset` is set). windows: each row is an independent window of T steps drawn uniformly
+    from a shuffle buffer (start every row's state from zero)."""
+    follow: bool = False
+    """False: fixed mode, an offline corpus read in epochs with exact coverage. True: follow mode, an online
+    dataset re-listed every `relist_interval_s`; new shards are read first, older ones replayed; endless."""
+    relist_interval_s: float = 5.0
+    """Follow mode: seconds between listings of the commit records; a shard committed now is seen within it."""
+    replay_window: int = 1_000_000
+    """Follow mode: replay draws only from the newest shards that hold this many steps (0 = every shard);
+    this bounds how stale replayed data can be (PyDreamer's buffer_size)."""
+    reset_interval: int = 200
+    """TBTT: a row's state is reset at a batch start with probability T / reset_interval, so on average
+    once every reset_interval steps (PyDreamer's random resets); 0 disables them."""
+    shuffle_buffer: int = 10_000
+    """Steps of decoded chunks held per reader waiting to be used: shards are shuffled, then chunks are
+    drawn at random from this buffer. Memory: about shuffle_buffer x bytes per step (12 KB for 64x64x3)
+    per reader. Larger also lets a chunked episode find its next chunk more often."""
+    workers: int = 0
+    """DataLoader worker processes per rank. 0: one background thread in the trainer's process (best on
+    2-4 cores: no copies between processes). On large machines 2-8 workers (each streams B / workers rows;
+    B must be at least `workers`)."""
+    prefetch: int = 2
+    """Batches prepared ahead (per worker with workers > 0; 0 with workers = 0 reads synchronously)."""
+    io_threads: int = 2
+    """Threads per reader that fetch, verify and decode shards ahead of use (0: fetch when first needed)."""
+    on_error: Literal["skip", "raise"] = "skip"
+    """A shard that still fails after `retries`: skip it (counted in metrics, its rows become padding with
+    valid=False) or raise a DatasetError naming the shard."""
+    retries: int = 3
+    """Extra attempts to read a shard that fails (unreachable, truncated, checksum mismatch)."""
+    retry_backoff_s: float = 0.5
+    """Sleep before the first retry; doubles on each further retry."""
+    verify: bool = True
+    """Check each shard's size and sha256 against its commit record before decoding it."""
+    seed: int = 0
+    """Seeds the shard shuffle (with the epoch), the chunk draws and the random resets: same seed, same
+    data and same batches, on any store."""
+    pin_memory: bool = True
+    """When CUDA is available, hand out batches in pinned memory (for non_blocking copies to the GPU)."""
+    start_method: Literal["auto", "fork", "spawn", "forkserver"] = "auto"
+    """How DataLoader workers start. auto: fork for local disk and memory://, spawn for object stores
+    (s3fs and gcsfs are not fork-safe once used)."""
+
+    def __post_init__(self) -> None:
+        positive = {"batch_size": self.batch_size, "seq_len": self.seq_len, "shuffle_buffer": self.shuffle_buffer,
+                    "relist_interval_s": self.relist_interval_s}
+        bad = [f"{k}={v!r}" for k, v in positive.items() if not v > 0]
+        non_negative = {"replay_window": self.replay_window, "reset_interval": self.reset_interval,
+                        "workers": self.workers, "prefetch": self.prefetch, "io_threads": self.io_threads,
+                        "retries": self.retries, "retry_backoff_s": self.retry_backoff_s}
+        bad += [f"{k}={v!r}" for k, v in non_negative.items() if v < 0]
+        if bad:
+            raise ValueError(f"loader settings out of range: {', '.join(bad)}")
+        if self.mode not in ("tbtt", "windows"):
+            raise ValueError(f"loader.mode must be 'tbtt' or 'windows', not {self.mode!r}")
+        if self.on_error not in ("skip", "raise"):
+            raise ValueError(f"loader.on_error must be 'skip' or 'raise', not {self.on_error!r}")
+        if self.workers and self.batch_size < self.workers:
+            raise ValueError(f"loader.batch_size ({self.batch_size}) must be at least loader.workers "
+                             f"({self.workers}): each worker streams its own rows of the batch")

@@ -1,0 +1,177 @@
+"""Carrying out batch plans: fetch the shards they name (ahead, in threads), copy the planned rows.
+
+`ChunkStore` keeps the decoded arrays of the chunks that plans have acquired and not yet released;
+`Assembler` copies a plan's pieces into [T, rows, ...] torch tensors, padding what no piece covers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import torch
+
+from dreamstream.datasets.loader.fetch import FetchCounters, FetchPolicy, load_shard
+from dreamstream.datasets.loader.plan import BatchPlan, ChunkRef
+from dreamstream.datasets.reader import Dataset
+from dreamstream.datasets.spec import EpisodeSpec
+
+log = logging.getLogger(__name__)
+
+# Batch fields the loader adds to the card's fields (docs/loader.md, "Batch fields").
+RESET, VALID, EPISODE_STEP, EPISODE_ID = "reset", "valid", "episode_step", "episode_id"
+LOADER_FIELDS = (RESET, VALID, EPISODE_STEP, EPISODE_ID)
+
+Arrays = dict[str, np.ndarray]
+
+
+class ChunkStore:
+    """Decoded chunks that batch plans still need, fetched shard by shard (in `pool` threads if given)."""
+
+    def __init__(self, dataset: Dataset, policy: FetchPolicy, pool: ThreadPoolExecutor | None,
+                 on_failure: Callable[[str], None] | None = None):
+        self.dataset = dataset
+        self.policy = policy
+        self.pool = pool
+        self.on_failure = on_failure
+        self.counters = FetchCounters()
+        self.refs: Counter[tuple[str, str]] = Counter()
+        self.shard_refs: Counter[str] = Counter()
+        self.data: dict[tuple[str, str], Arrays] = {}
+        self.pending: dict[str, Future | ChunkRef] = {}
+        self.failed: set[str] = set()
+
+    def acquire(self, ref: ChunkRef) -> None:
+        self.refs[ref.id] += 1
+        self.shard_refs[ref.shard] += 1
+        if ref.id in self.data or ref.shard in self.pending or ref.shard in self.failed:
+            return
+        if self.pool is None:
+            self.pending[ref.shard] = ref  # fetched when first needed
+        else:
+            self.pending[ref.shard] = self.pool.submit(load_shard, self.dataset, ref.record, self.policy,
+                                                       self.counters)
+
+    def _resolve(self, ref: ChunkRef) -> None:
+        job = self.pending.pop(ref.shard)
+        if isinstance(job, Future):
+            result = job.result()
+        else:
+            result = load_shard(self.dataset, job.record, self.policy, self.counters)
+        if result is None:
+            self.failed.add(ref.shard)
+            if self.on_failure is not None:
+                self.on_failure(ref.shard)
+            return
+        for key, arrays in result.items():
+            if self.refs[(ref.shard, key)] > 0:
+                self.data.setdefault((ref.shard, key), arrays)
+
+    def get(self, ref: ChunkRef) -> Arrays | None:
+        """The chunk's arrays; None if its shard could not be read (and errors are skipped)."""
+        arrays = self.data.get(ref.id)
+        if arrays is None and ref.shard in self.pending:
+            self._resolve(ref)
+            arrays = self.data.get(ref.id)
+        return arrays
+
+    def release(self, ref: ChunkRef) -> None:
+        self.refs[ref.id] -= 1
+        if self.refs[ref.id] <= 0:
+            del self.refs[ref.id]
+            self.data.pop(ref.id, None)
+        self.shard_refs[ref.shard] -= 1
+        if self.shard_refs[ref.shard] <= 0:
+            del self.shard_refs[ref.shard]
+            job = self.pending.pop(ref.shard, None)
+            if isinstance(job, Future):
+                job.cancel()
+
+    def close(self) -> None:
+        for job in self.pending.values():
+            if isinstance(job, Future):
+                job.cancel()
+        self.pending.clear()
+        self.data.clear()
+
+
+def fetch_ahead(plans: Iterator[BatchPlan], store: ChunkStore, lookahead: int = 1) -> Iterator[BatchPlan]:
+    """Acquire each plan's chunks `lookahead` batches before it is assembled, so fetches overlap."""
+    ahead: deque[BatchPlan] = deque()
+    for plan in plans:
+        for ref in plan.acquire:
+            store.acquire(ref)
+        ahead.append(plan)
+        if len(ahead) > lookahead:
+            yield ahead.popleft()
+    while ahead:
+        yield ahead.popleft()
+
+
+def _torch_dtype(dtype: str) -> torch.dtype:
+    return torch.from_numpy(np.empty(0, dtype=dtype)).dtype
+
+
+class Assembler:
+    """Copies planned pieces into time-major tensors: every spec field [T, rows, ...] plus the loader fields.
+
+    Padding (rows or times no piece covers, or whose shard was skipped): zeros, valid=False, reset=True,
+    episode_step=-1, episode_id=0; the first row after padding always resets.
+    """
+
+    def __init__(self, spec: EpisodeSpec, rows: int, seq_len: int, store: ChunkStore, pin: bool = False):
+        self.fields = {name: (f.shape, _torch_dtype(f.dtype)) for name, f in spec.fields.items()}
+        self.rows, self.seq_len = rows, seq_len
+        self.store = store
+        self.pin = pin
+
+    def _empty(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        return torch.empty(shape, dtype=dtype, pin_memory=self.pin)
+
+    def __call__(self, plan: BatchPlan, force_reset: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        T, B = self.seq_len, self.rows
+        tensors = {name: self._empty((T, B, *shape), dtype) for name, (shape, dtype) in self.fields.items()}
+        out = {name: t.numpy() for name, t in tensors.items()}
+        reset = np.ones((T, B), bool)
+        valid = np.zeros((T, B), bool)
+        step = np.full((T, B), -1, np.int64)
+        episode = np.zeros((T, B), np.int64)
+        covered = np.zeros(B, np.int64)
+        broken = np.full(B, force_reset)
+        counters = dict(plan.counters)
+        for piece in plan.pieces:
+            b, t, n, o = piece.row, piece.t, piece.length, piece.offset
+            arrays = self.store.get(piece.ref)
+            if arrays is None:  # its shard was skipped: padding, and a reset where data resumes
+                for name in out:
+                    out[name][t : t + n, b] = 0
+                broken[b] = True
+                counters["skipped_steps"] = counters.get("skipped_steps", 0) + n
+            else:
+                for name, array in out.items():
+                    array[t : t + n, b] = arrays[name][o : o + n]
+                reset[t + 1 : t + n, b] = False
+                reset[t, b] = piece.reset or bool(broken[b])
+                broken[b] = False
+                valid[t : t + n, b] = True
+                start = piece.ref.start + o
+                step[t : t + n, b] = np.arange(start, start + n)
+                episode[t : t + n, b] = piece.ref.episode_id
+            covered[b] = t + n
+        for b in np.flatnonzero(covered < T):
+            for array in out.values():
+                array[covered[b] :, b] = 0
+        for ref in plan.release:
+            self.store.release(ref)
+        extra = {RESET: reset, VALID: valid, EPISODE_STEP: step, EPISODE_ID: episode}
+        for name, array in extra.items():
+            tensor = torch.from_numpy(array)
+            tensors[name] = tensor.pin_memory() if self.pin else tensor
+        steps = int(valid.sum())
+        counters["steps"] = steps
+        counters["padding_steps"] = T * B - steps
+        return tensors, counters

@@ -1,0 +1,346 @@
+"""StreamingLoader: the trainer's side. Starts the readers, joins their parts into [T, B] batches, keeps
+the position (state_dict / load_state_dict) and the metrics.
+
+    loader = make_loader("s3://bucket/corpus", LoaderConfig(batch_size=16, seq_len=50))
+    for batch in loader:           # fixed mode: one epoch (the next `for` continues with the next one)
+        batch = to_device(batch, device)
+        ...
+    checkpoint["loader"] = loader.state_dict()
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+from webdataset.utils import pytorch_worker_info
+
+from dreamstream.datasets.card import DatasetCard
+from dreamstream.datasets.errors import DatasetError
+from dreamstream.datasets.loader.config import LoaderConfig
+from dreamstream.datasets.loader.executor import LOADER_FIELDS
+from dreamstream.datasets.loader.shards import Stopped, check_enough_shards, fingerprint
+from dreamstream.datasets.loader.stream import Part, ReaderJob, ReaderStream, epoch_layout
+from dreamstream.datasets.reader import Dataset
+from dreamstream.datasets.spec import EpisodeSpec
+from dreamstream.datasets.storage import is_local
+
+log = logging.getLogger(__name__)
+
+STATE_FORMAT = "dreamstream.loader"
+# Gauges are levels, not counts: the loader reports the latest value of each reader, summed or maxed.
+GAUGES = ("follow_pending_new", "follow_known_shards", "follow_lag_s")
+SUMMED_GAUGES = ("follow_pending_new",)
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device | str) -> dict[str, torch.Tensor]:
+    """Every tensor of a batch on `device`, copied without blocking (overlaps with compute from pinned memory)."""
+    return {name: tensor.to(device, non_blocking=True) for name, tensor in batch.items()}
+
+
+def _identity(part: Any) -> Any:  # DataLoader collate_fn: parts are already tensors (module-level: picklable)
+    return part
+
+
+class _InlineParts:
+    """workers = 0, prefetch = 0: the reader runs in the caller's thread."""
+
+    def __init__(self, job: ReaderJob):
+        self._parts = iter(ReaderStream(job))
+
+    def next(self) -> Part:
+        return next(self._parts)
+
+    def close(self) -> None:
+        close = getattr(self._parts, "close", None)
+        if close is not None:
+            close()
+
+
+class _ThreadParts:
+    """workers = 0: the reader runs in one background thread, `prefetch` batches ahead.
+
+    Shard reads, zstd and the copies release the GIL, so this overlaps with training on a small machine
+    without copying batches between processes.
+    """
+
+    def __init__(self, job: ReaderJob, prefetch: int):
+        self.stop = threading.Event()
+        self.queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=prefetch)
+        self.thread = threading.Thread(target=self._run, args=(ReaderStream(job, self.stop),), daemon=True,
+                                       name="dreamstream-loader")
+        self.thread.start()
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, stream: ReaderStream) -> None:
+        parts = iter(stream)
+        try:
+            for part in parts:
+                if not self._put(("part", part)):
+                    return
+            self._put(("end", None))
+        except Stopped:
+            return
+        except BaseException as exc:  # handed to the trainer's thread, raised there
+            self._put(("error", exc))
+        finally:
+            close = getattr(parts, "close", None)
+            if close is not None:
+                close()
+
+    def next(self) -> Part:
+        while True:
+            try:
+                kind, value = self.queue.get(timeout=1.0)
+                break
+            except queue.Empty:
+                if not self.thread.is_alive():
+                    raise RuntimeError("the loader thread ended without a batch or an error") from None
+        if kind == "error":
+            raise value
+        if kind == "end":
+            raise StopIteration
+        return value
+
+    def close(self) -> None:
+        self.stop.set()
+        while True:
+            try:
+                self.queue.get_nowait()
+            except queue.Empty:
+                break
+        self.thread.join(timeout=10)
+
+
+class _WorkerParts:
+    """workers > 0: a torch DataLoader whose workers each run one reader."""
+
+    def __init__(self, job: ReaderJob, workers: int, prefetch: int, pin: bool, start_method: str):
+        self.loader = DataLoader(ReaderStream(job), batch_size=None, num_workers=workers,
+                                 prefetch_factor=max(1, prefetch), pin_memory=pin, collate_fn=_identity,
+                                 multiprocessing_context=start_method, persistent_workers=False)
+        self._parts = iter(self.loader)
+
+    def next(self) -> Part:
+        return next(self._parts)
+
+    def close(self) -> None:
+        shutdown = getattr(self._parts, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+        del self._parts
+
+
+class StreamingLoader:
+    """Batches of [T, B] tensors from a dataset's committed shards (see make_loader and docs/loader.md)."""
+
+    def __init__(self, url: str, config: LoaderConfig, rank: int, world_size: int,
+                 storage_options: dict[str, Any] | None = None):
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in [0, world_size={world_size})")
+        self.url, self.config = url, config
+        self.rank, self.world_size = rank, world_size
+        self.storage_options = storage_options
+        self.dataset = Dataset(url, storage_options)
+        clash = sorted(set(self.dataset.spec.fields) & set(LOADER_FIELDS))
+        if clash:
+            raise DatasetError(f"fields {clash} clash with the loader's own batch fields {LOADER_FIELDS}", root=url)
+        self.workers = config.workers
+        readers_per_rank = max(config.workers, 1)
+        self.rows = [len(part) for part in _split(config.batch_size, readers_per_rank)]
+        self.records = None if config.follow else self.dataset.records()
+        if self.records is not None:
+            check_enough_shards(self.records, readers_per_rank * world_size, world_size, config.workers, url)
+        self.pin = bool(config.pin_memory and torch.cuda.is_available())
+        self.epoch = 0
+        self._position = 0  # batches of `epoch` handed out
+        self._seen: set[str] = set()
+        self._counters: dict[str, float] = {}
+        self._gauges: dict[int, dict[str, float]] = {}
+        self._wait_s = 0.0
+        self._parts: _InlineParts | _ThreadParts | _WorkerParts | None = None
+
+    # -- what it reads -----------------------------------------------------------------------------------
+
+    @property
+    def card(self) -> DatasetCard:
+        return self.dataset.card
+
+    @property
+    def spec(self) -> EpisodeSpec:
+        return self.dataset.spec
+
+    def __len__(self) -> int:
+        """Batches per epoch on this rank (fixed mode), the same on every rank."""
+        if self.records is None:
+            raise TypeError("a follow-mode loader is endless: it has no length")
+        return epoch_layout(self.records, self.rows * self.world_size, self.config, self.epoch)[1]
+
+    # -- iteration -----------------------------------------------------------------------------------------
+
+    def _job(self) -> ReaderJob:
+        return ReaderJob(url=self.url, storage_options=self.storage_options, config=self.config, rank=self.rank,
+                         world_size=self.world_size, rows=self.rows, records=self.records, epoch=self.epoch,
+                         skip=self._position, seen=sorted(self._seen),
+                         pin=self.pin and self.workers == 0)
+
+    def _start(self) -> _InlineParts | _ThreadParts | _WorkerParts:
+        job = self._job()
+        if self.workers == 0:
+            return _ThreadParts(job, self.config.prefetch) if self.config.prefetch else _InlineParts(job)
+        method = self.config.start_method
+        if method == "auto":
+            method = "fork" if is_local(self.dataset.fs) or "memory" in self.dataset.fs.protocol else "spawn"
+        return _WorkerParts(job, self.workers, self.config.prefetch, self.pin and self.workers == 1, method)
+
+    def _next(self) -> dict[str, torch.Tensor]:
+        if self._parts is None:
+            self._parts = self._start()
+        started = time.perf_counter()
+        parts = [self._parts.next() for _ in self.rows]
+        self._wait_s += time.perf_counter() - started
+        for worker, (_, info) in enumerate(parts):
+            expected = (self.rank * len(self.rows) + worker, self.epoch, self._position)
+            got = (info["reader"], info["epoch"], info["batch"])
+            if not self.config.follow and got != expected:
+                raise RuntimeError(f"loader parts out of order: got (reader, epoch, batch) {got}, expected {expected}")
+            for name, value in info["counters"].items():
+                self._counters[name] = self._counters.get(name, 0) + value
+            self._gauges[info["reader"]] = info.get("gauges", {})
+            self._seen.update(info.get("new_shards", ()))
+        self._counters["batches"] = self._counters.get("batches", 0) + 1
+        if len(parts) == 1:
+            return parts[0][0]
+        batch = {}
+        for name, first in parts[0][0].items():
+            shape = (first.shape[0], self.config.batch_size, *first.shape[2:])
+            out = torch.empty(shape, dtype=first.dtype, pin_memory=self.pin)
+            batch[name] = torch.cat([tensors[name] for tensors, _ in parts], dim=1, out=out)
+        return batch
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        """Fixed mode: the rest of the current epoch, then the epoch counter moves on. Follow mode: endless."""
+        if self.config.follow:
+            while True:
+                self._position += 1
+                yield self._next()
+        if self._position >= len(self):
+            self.epoch, self._position = self.epoch + 1, 0
+        while self._position < len(self):
+            batch = self._next()
+            self._position += 1
+            yield batch
+        self.epoch, self._position = self.epoch + 1, 0
+
+    def forever(self) -> Iterator[dict[str, torch.Tensor]]:
+        """Batches across epochs without end (fixed mode), or the follow-mode stream."""
+        while True:
+            yield from self
+
+    def close(self) -> None:
+        """Stop the reader thread or worker processes (a later iteration starts them again)."""
+        if self._parts is not None:
+            self._parts.close()
+            self._parts = None
+
+    def __enter__(self) -> StreamingLoader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: nothing left to stop
+            pass
+
+    # -- position and metrics ------------------------------------------------------------------------------
+
+    def _layout(self) -> dict[str, Any]:
+        c = self.config
+        return {"mode": c.mode, "follow": c.follow, "world_size": self.world_size, "rows": list(self.rows),
+                "seq_len": c.seq_len, "seed": c.seed, "shuffle_buffer": c.shuffle_buffer,
+                "reset_interval": c.reset_interval,
+                "shards": fingerprint(self.records) if self.records is not None else None}
+
+    def state_dict(self) -> dict[str, Any]:
+        """The position, in plain JSON types (safe for torch.load(weights_only=True))."""
+        return {"format": STATE_FORMAT, "version": 1, "epoch": self.epoch, "position": self._position,
+                "layout": self._layout(), "seen": sorted(self._seen), "metrics": self.metrics()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a saved position: the rest of the saved epoch (fixed), or no shard re-read as new (follow).
+
+        If the layout changed (world size, workers, batch shape, seed, sampler settings or the shard list),
+        the saved position cannot be mapped: the saved epoch starts over, with a warning.
+        """
+        if state.get("format") != STATE_FORMAT or state.get("version") != 1:
+            raise ValueError(f"not a dreamstream loader state (format {state.get('format')!r}, "
+                             f"version {state.get('version')!r})")
+        self.close()
+        self.epoch = int(state["epoch"])
+        self._position = int(state["position"])
+        self._seen = set(state.get("seen", ()))
+        saved, now = state["layout"], self._layout()
+        changed = sorted(k for k in now if saved.get(k) != now[k])
+        if changed and self._position:
+            log.warning("loader layout changed since the checkpoint (%s): epoch %d starts over",
+                        ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed), self.epoch)
+            self._position = 0
+        metrics = state.get("metrics") or {}
+        self._counters = {k: v for k, v in metrics.items() if k not in (*GAUGES, "epoch", "wait_s")}
+        self._wait_s = float(metrics.get("wait_s", 0.0))
+
+    def metrics(self) -> dict[str, float]:
+        """Counters since the start (of the run, across resumes) and the latest gauges (docs/loader.md)."""
+        out: dict[str, float] = dict(self._counters)
+        for gauges in self._gauges.values():
+            for name, value in gauges.items():
+                if name in SUMMED_GAUGES:
+                    out[name] = out.get(name, 0) + value
+                else:
+                    out[name] = max(out.get(name, value), value)
+        out["epoch"] = self.epoch
+        out["wait_s"] = round(self._wait_s, 6)
+        return out
+
+
+def _split(n: int, parts: int) -> list[range]:
+    """0..n-1 in `parts` contiguous, near-equal ranges (the batch rows of each worker)."""
+    base, extra = divmod(n, parts)
+    out, start = [], 0
+    for i in range(parts):
+        size = base + (1 if i < extra else 0)
+        out.append(range(start, start + size))
+        start += size
+    return out
+
+
+def make_loader(url: str, config: LoaderConfig | None = None, rank: int | None = None,
+                world_size: int | None = None, storage_options: dict[str, Any] | None = None) -> StreamingLoader:
+    """A streaming loader over the dataset at `url` (any fsspec URL or local path).
+
+    `rank` / `world_size` default to torch.distributed (or the RANK / WORLD_SIZE variables) when set, else 0 / 1.
+    Iterate it for batches: dicts of [T, B, ...] tensors, every field of the card plus `reset`, `valid`,
+    `episode_step` and `episode_id` (docs/loader.md).
+    """
+    if rank is None or world_size is None:
+        detected_rank, detected_world, _, _ = pytorch_worker_info()
+        rank = detected_rank if rank is None else rank
+        world_size = detected_world if world_size is None else world_size
+    return StreamingLoader(url, config or LoaderConfig(), rank, world_size, storage_options)
