@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dreamstream.collect.config import CollectConfig, EnvConfig
+from dreamstream.datasets.loader.config import LoaderConfig
 from dreamstream.datasets.writer import WriterConfig
 from dreamstream.train.config import ModelConfig, OptimConfig
 
@@ -19,5 +20,6 @@ class Settings:
     env: EnvConfig = field(default_factory=EnvConfig)
     collect: CollectConfig = field(default_factory=CollectConfig)
     data: WriterConfig = field(default_factory=WriterConfig)
+    loader: LoaderConfig = field(default_factory=LoaderConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
