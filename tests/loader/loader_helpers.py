@@ -17,7 +17,7 @@ from dreamstream.datasets.synthetic import random_episode
 class Corpus:
     url: str
     episodes: dict[int, dict[str, np.ndarray]]  # episode_id (hash) -> joined arrays
-    chunk_steps: int
+    chunk_starts: set[tuple[int, int]]  # (episode_id, first step) of every chunk
 
     @property
     def steps(self) -> int:
@@ -50,6 +50,7 @@ def write_corpus(url: str, spec: EpisodeSpec, lengths: list[int], chunk_steps: i
                     cursors[slot] = [queues[slot].pop(0), 0] if queues[slot] else None
     joined = {}
     dataset = Dataset(url)
+    starts = {(episode_hash(row.episode), row.start) for record in dataset.records() for row in record.samples}
     by_episode: dict[str, list] = {}
     for chunk in dataset.chunks():
         by_episode.setdefault(chunk.row.episode, []).append(chunk)
@@ -57,7 +58,7 @@ def write_corpus(url: str, spec: EpisodeSpec, lengths: list[int], chunk_steps: i
         chunks.sort(key=lambda c: c.row.chunk)
         joined[episode_hash(episode)] = {k: np.concatenate([c.arrays[k] for c in chunks]) for k in spec.fields}
     assert len(joined) == len(lengths)
-    return Corpus(url, joined, chunk_steps)
+    return Corpus(url, joined, starts)
 
 
 def positions(batch: dict[str, torch.Tensor]) -> list[tuple[int, int]]:

@@ -34,6 +34,10 @@ from dreamstream.datasets.storage import is_local
 log = logging.getLogger(__name__)
 
 STATE_FORMAT = "dreamstream.loader"
+# Counters (totals since the start of the run, kept across resumes); docs/loader.md explains each.
+COUNTERS = ("batches", "steps", "padding_steps", "skipped_steps", "episodes_started", "chunks_continued",
+            "chunk_resets", "random_resets", "shards_read", "shards_skipped", "shard_retries", "bytes_read")
+FOLLOW_COUNTERS = ("follow_relists", "follow_new_shards", "follow_replays")
 # Gauges are levels, not counts: the loader reports the latest value of each reader, summed or maxed.
 GAUGES = ("follow_pending_new", "follow_known_shards", "follow_lag_s")
 SUMMED_GAUGES = ("follow_pending_new",)
@@ -169,7 +173,7 @@ class StreamingLoader:
         self.epoch = 0
         self._position = 0  # batches of `epoch` handed out
         self._seen: set[str] = set()
-        self._counters: dict[str, float] = {}
+        self._counters: dict[str, float] = dict.fromkeys(COUNTERS + (FOLLOW_COUNTERS if config.follow else ()), 0)
         self._gauges: dict[int, dict[str, float]] = {}
         self._wait_s = 0.0
         self._parts: _InlineParts | _ThreadParts | _WorkerParts | None = None
@@ -303,7 +307,7 @@ class StreamingLoader:
                         ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed), self.epoch)
             self._position = 0
         metrics = state.get("metrics") or {}
-        self._counters = {k: v for k, v in metrics.items() if k not in (*GAUGES, "epoch", "wait_s")}
+        self._counters.update({k: v for k, v in metrics.items() if k not in (*GAUGES, "epoch", "wait_s")})
         self._wait_s = float(metrics.get("wait_s", 0.0))
 
     def metrics(self) -> dict[str, float]:

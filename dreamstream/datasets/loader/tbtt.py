@@ -84,7 +84,12 @@ class TbttSampler:
         return ref.chunk > 0 and (before in self.playing or before in self.pool_places)
 
     def _draw(self) -> ChunkRef | None:
-        """A random chunk that nobody will continue into; the oldest held one if the buffer is full."""
+        """A random chunk that no row will continue into; None when there is none left.
+
+        If every buffered chunk is held, more shards are read (up to twice the buffer, then the oldest held
+        chunk is taken with a reset). Once no shard is left, a row that finds only held chunks idles: each
+        held chain starts at a chunk whose predecessor a row is playing, and that row will continue into it.
+        """
         self._fill()
         while True:
             heads = [ref for ref in self.pool if not self._held(ref)]
@@ -94,7 +99,7 @@ class TbttSampler:
                 return self.pool[0]
             record = self.source.pull(replay=True)
             if record is None:
-                return self.pool[0] if self.pool else None
+                return None
             self._add(record)
 
     def drop_shard(self, shard: str) -> None:
