@@ -5,12 +5,17 @@ Presets in configs/ and `--set section.key=value` overrides fill it (see dreamst
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from dreamstream import config
 from dreamstream.collect.config import CollectConfig, EnvConfig
 from dreamstream.datasets.loader.config import LoaderConfig
 from dreamstream.datasets.writer import WriterConfig
+from dreamstream.errors import UserError
 from dreamstream.train.config import ModelConfig, OptimConfig
+from dreamstream.train.trainer_config import TrainConfig
 
 
 @dataclass
@@ -23,3 +28,28 @@ class Settings:
     loader: LoaderConfig = field(default_factory=LoaderConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def load_settings(env: str, presets: Sequence[str] = (), overrides: Sequence[str] = ()) -> tuple[Settings, str]:
+    """-> (Settings, preset name or ""). `env` is a preset (configs/NAME.yaml), a YAML file, or a gymnasium
+    id (then the defaults apply with `env.id` set); `presets` stack on top in order, then `overrides`."""
+    data: dict[str, Any] = {}
+    preset = ""
+    try:
+        path = config.preset_path(env)
+        preset = path.stem
+        data = config.read_yaml(path)
+    except config.ConfigError:
+        if env.endswith((".yaml", ".yml")):
+            raise UserError(f"preset file {env!r} does not exist") from None
+        data = {"env": {"id": env}}
+    where = f"preset {preset!r}" if preset else f"env {env!r}"
+    try:
+        for name in presets:
+            data = config.merge(data, config.read_yaml(config.preset_path(name)))
+        for text in overrides:
+            data = config.merge(data, config.parse_override(text))
+        return config.from_dict(Settings, data), preset
+    except config.ConfigError as exc:
+        raise UserError(f"{where}: {exc}") from exc

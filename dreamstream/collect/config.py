@@ -89,6 +89,9 @@ class CollectConfig:
     snapshot_factories: list[str] = field(default_factory=lambda: ["dreamstream."])
     """Snapshot policies: module prefixes a snapshot's `factory` may name (it is imported and called)."""
 
+    greedy: bool = False
+    """Snapshot policies: take the most likely action instead of sampling one (evaluation)."""
+
     wait_for_snapshot: bool = False
     """Snapshot policies: until a first `latest.json` appears, act randomly (recorded as policy
     `random`, version 0). False: a missing snapshot is an error."""

@@ -87,6 +87,7 @@ def make_policy(
             poll_seconds=config.poll_seconds,
             allowed_factories=config.snapshot_factories,
             wait=config.wait_for_snapshot,
+            greedy=config.greedy,
             storage_options=storage_options,
             seed=seed,
         )

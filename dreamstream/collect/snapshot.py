@@ -58,12 +58,14 @@ class SnapshotPolicy:
         poll_seconds: float = 10.0,
         allowed_factories: list[str] | tuple[str, ...] = ("dreamstream.",),
         wait: bool = False,
+        greedy: bool = False,
         storage_options: dict | None = None,
         seed: int | None = None,
     ):
         self.url = url.rstrip("/")
         self.spec = spec
         self.poll_seconds = float(poll_seconds)
+        self.greedy = greedy
         self.allowed_factories = tuple(allowed_factories)
         try:
             self.fs, self.root = fsspec.core.url_to_fs(self.url, **(storage_options or {}))
@@ -179,7 +181,7 @@ class SnapshotPolicy:
             self.poll()
         if self.actor is None:
             return self._fallback.act(obs)
-        actions = np.asarray(self.actor.act(obs, greedy=False))
+        actions = np.asarray(self.actor.act(obs, greedy=self.greedy))
         if self.spec.action.kind == "discrete":
             return actions.astype(np.int64).reshape(-1)
         return actions.astype(np.float32).reshape(-1, *self.spec.action.shape)

@@ -37,8 +37,12 @@ class VersionedFiles:
         self._pattern = re.compile(rf"^{re.escape(prefix)}-(\d+)\.pt$")
 
     def save(self, payload: dict[str, Any], version: int) -> str:
-        """Commit the payload as version `version`, move the pointer to it, prune old versions."""
+        """Commit the payload as version `version`, move the pointer to it, prune old versions.
+
+        Saving a version that exists already (the same step saved twice) keeps the first file."""
         name = f"{self.prefix}-{version:09d}.pt"
+        if self.fs.exists(f"{self.root}/{name}"):
+            return f"{self.url}/{name}"
         buffer = io.BytesIO()
         torch.save(payload, buffer)
         self.fs.makedirs(self.root, exist_ok=True)

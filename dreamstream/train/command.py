@@ -1,0 +1,88 @@
+"""`dreamstream train --env E [--data ROOT] [--offline] [--resume] ...`: online or offline DreamerV2 training.
+
+Settings: the env preset (configs/E.yaml, or a gymnasium id with defaults), then `--preset` files in order,
+then `--set section.key=value`, then the flags below. A resumed run starts from the settings stored in
+its run.json, with this command line's overrides on top (for example a larger `--steps`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import time
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env", default="minigrid_empty",
+                        help="preset name (configs/), YAML file, or gymnasium id (default: minigrid_empty)")
+    parser.add_argument("--preset", action="append", default=[], metavar="NAME",
+                        help="more presets stacked on the env's, in order (e.g. debug)")
+    parser.add_argument("--data", help="training dataset URL (online default: <run>/data; offline: required)")
+    parser.add_argument("--offline", action="store_true", help="train from --data with collection disabled")
+    parser.add_argument("--steps", type=int, help="gradient steps (train.steps)")
+    parser.add_argument("--run", help="run folder (path or URL); default <train.runs>/<name>")
+    parser.add_argument("--name", help="run name (default: <preset>-<UTC time>)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --run/--name from its checkpoint")
+    parser.add_argument("--device", help="cpu, cuda, cuda:N (train.device)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one setting, e.g. --set model.deter=256 (repeatable)")
+    progress = parser.add_mutually_exclusive_group()
+    progress.add_argument("--progress", dest="progress", action="store_true", default=None,
+                          help="always show a progress bar")
+    progress.add_argument("--no-progress", dest="progress", action="store_false",
+                          help="plain log lines even on a terminal")
+
+
+def flag_overrides(args: argparse.Namespace) -> list[str]:
+    """Command-line flags as `key=value` overrides (applied after --set)."""
+    out = []
+    for flag, key in (("data", "train.data"), ("steps", "train.steps"), ("name", "train.name"),
+                      ("device", "train.device")):
+        value = getattr(args, flag)
+        if value is not None:
+            out.append(f"{key}={value}")
+    if args.offline:
+        out.append("train.offline=true")
+    return out
+
+
+def run_folder(settings, preset: str, args: argparse.Namespace) -> str:
+    if args.run:
+        return args.run.rstrip("/")
+    name = settings.train.name
+    if name is None:
+        if args.resume:
+            from dreamstream.errors import UserError
+
+            raise UserError("--resume needs the run to continue: --run PATH or --name NAME")
+        base = preset or re.sub(r"[^A-Za-z0-9_.-]+", "_", settings.env.id)
+        name = f"{base}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+    return f"{settings.train.runs.rstrip('/')}/{name}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from dreamstream import config
+    from dreamstream.errors import UserError
+    from dreamstream.settings import Settings, load_settings
+    from dreamstream.train.trainer import Trainer, read_run_file
+
+    overrides = [*args.overrides, *flag_overrides(args)]
+    settings, preset = load_settings(args.env, args.preset, overrides)
+    run = run_folder(settings, preset, args)
+    if args.resume:
+        stored = read_run_file(run)
+        if stored is None:
+            raise UserError(f"--resume: no run in {run} (no run.json)")
+        data = stored["settings"]
+        for text in overrides:
+            data = config.merge(data, config.parse_override(text))
+        settings, preset = config.from_dict(Settings, data), stored.get("preset", "")
+    if settings.train.offline and not settings.train.data:
+        raise UserError("--offline needs --data URL (a dataset or corpus to train from)")
+    log.info("run folder %s", run)
+    step = Trainer(settings, run, preset=preset, resume=args.resume, progress=args.progress).run()
+    print(f"trained to step {step}; run folder {run}", flush=True)
+    return 0

@@ -1,0 +1,86 @@
+"""Evaluation in separate collector processes: the current snapshot acts (greedily by default) for a few
+episodes, which are written to the run's evaluation dataset and never to the training data.
+
+Runs in the background so training continues; results are picked up at the next metrics log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import numpy as np
+
+from dreamstream.collect.collector import Collector, Episode
+from dreamstream.collect.config import CollectConfig, EnvConfig
+
+log = logging.getLogger(__name__)
+
+
+def episode_metrics(episodes: list[Episode]) -> dict[str, float]:
+    """eval/return, eval/length and eval/success: the share of episodes that ended in a terminal state with a
+    positive return (MiniGrid: the goal reached; Atari: a game won)."""
+    if not episodes:
+        return {}
+    returns = np.array([e.ret for e in episodes])
+    return {
+        "eval/return": float(returns.mean()),
+        "eval/return_std": float(returns.std()),
+        "eval/length": float(np.mean([e.length for e in episodes])),
+        "eval/success": float(np.mean([e.terminal and e.ret > 0 for e in episodes])),
+        "eval/episodes": float(len(episodes)),
+    }
+
+
+class Evaluator:
+    """Starts one evaluation collector at a time and reports its episodes once it has finished."""
+
+    def __init__(self, env: EnvConfig, out: str, snapshots: str, episodes: int, greedy: bool, seed: int):
+        self.env, self.out, self.snapshots = env, out, snapshots
+        self.collect = CollectConfig(workers=1, episodes=episodes, policy=snapshots, greedy=greedy, seed=seed,
+                                     poll_seconds=3600.0)
+        self.collector: Collector | None = None
+        self.step = 0
+        self.runs = 0
+        self._results: dict[str, float] = {}
+
+    def start(self, step: int) -> None:
+        """Evaluate the latest snapshot, unless the previous evaluation is still running."""
+        self._collect_finished()
+        if self.collector is not None:
+            log.info("evaluation of step %d still running: skipping the one at step %d", self.step, step)
+            return
+        collect = dataclasses.replace(self.collect, seed=self.collect.seed + 1000 * self.runs)
+        self.collector = Collector(self.env, self.out, collect, description="evaluation episodes")
+        self.collector.start()
+        self.step = step
+        self.runs += 1
+
+    def _collect_finished(self) -> None:
+        if self.collector is None:
+            return
+        self.collector.poll()
+        if self.collector.running:
+            return
+        summary = self.collector.wait()
+        if summary.failed:
+            log.error("evaluation at step %d failed: %s", self.step, summary.failed)
+        self._results = {**episode_metrics(self.collector.episodes), "eval/at_step": float(self.step)}
+        log.info("evaluation at step %d: %s", self.step, self._results)
+        self.collector = None
+
+    def wait(self) -> None:
+        if self.collector is not None:
+            self.collector.wait()
+            self._collect_finished()
+
+    def take_results(self) -> dict[str, float]:
+        """Metrics of the last finished evaluation, once (empty until one finishes)."""
+        self._collect_finished()
+        results, self._results = self._results, {}
+        return results
+
+    def stop(self) -> None:
+        if self.collector is not None:
+            self.collector.stop()
+            self.collector = None

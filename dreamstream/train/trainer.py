@@ -1,0 +1,385 @@
+"""The trainer process: one loop a newcomer can read top to bottom.
+
+    next batch -> world-model + actor-critic step -> log / snapshot / evaluate / checkpoint
+
+Online, it starts collector workers that act with the policy snapshots it publishes, waits for a
+prefill, and streams the growing dataset in follow mode. Offline, it starts no collector and reads a
+fixed corpus in epochs. A run lives in one folder (any fsspec URL):
+
+    <run>/run.json        settings and MLflow run id (what `--resume` reads)
+    <run>/data/           online training dataset (unless train.data points elsewhere)
+    <run>/eval/           evaluation episodes (never mixed into training data)
+    <run>/snapshots/      acting-only policy snapshots + latest.json (what collectors poll)
+    <run>/checkpoints/    model, optimisers, step, loader position, RNG + latest.json
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import random
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dreamstream import config as config_lib
+from dreamstream.collect.collector import Collector
+from dreamstream.datasets import Dataset
+from dreamstream.datasets.loader import make_loader
+from dreamstream.datasets.storage import open_fs, replace_bytes
+from dreamstream.errors import UserError
+from dreamstream.settings import Settings
+from dreamstream.tracking import MlflowRun
+from dreamstream.train.agent import Agent
+from dreamstream.train.checkpoint import VersionedFiles
+from dreamstream.train.evaluation import Evaluator
+from dreamstream.train.learner import Learner, default_device, metrics_to_floats, seed_everything
+from dreamstream.train.snapshot import export_policy
+
+log = logging.getLogger(__name__)
+
+RUN_FILE = "run.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPaths:
+    """Where each part of a run lives."""
+
+    run: str
+    data: str
+    eval: str
+    snapshots: str
+    checkpoints: str
+
+    @classmethod
+    def of(cls, run: str, data: str | None) -> RunPaths:
+        run = run.rstrip("/")
+        return cls(run=run, data=data or f"{run}/data", eval=f"{run}/eval", snapshots=f"{run}/snapshots",
+                   checkpoints=f"{run}/checkpoints")
+
+
+def read_run_file(run: str) -> dict[str, Any] | None:
+    fs, root = open_fs(run)
+    try:
+        return json.loads(fs.cat_file(f"{root}/{RUN_FILE}"))
+    except FileNotFoundError:
+        return None
+
+
+class Trainer:
+    """Owns the agent, its learner, the data stream, the collectors and the tracking of one run."""
+
+    def __init__(self, settings: Settings, run: str, preset: str = "", resume: bool = False,
+                 progress: bool | None = None):
+        self.settings = settings
+        self.cfg = settings.train
+        self.preset = preset
+        self.paths = RunPaths.of(run, self.cfg.data)
+        self.resume = resume
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.collector: Collector | None = None
+        self.evaluator: Evaluator | None = None
+        self.tracker: MlflowRun | None = None
+        self._stop_signal: int | None = None
+        self.device = default_device() if self.cfg.device == "auto" else torch.device(self.cfg.device)
+
+    # -- the loop ------------------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Train until `train.steps` gradient steps or a stop signal; -> the step reached."""
+        self._install_signal_handlers()
+        try:
+            self.setup()
+            batches = self.batches()
+            state = None
+            window = IntervalMetrics()
+            bar = self._progress_bar()
+            while self.learner.step < self.cfg.steps and self._stop_signal is None:
+                batch = next(batches)
+                metrics, state = self.learner.train_step(batch, state)
+                window.add(metrics)
+                step = self.learner.step
+                bar.update(1)
+                if step % self.cfg.log_interval == 0:
+                    self.log_metrics(step, window.take(), bar)
+                if step % self.cfg.snapshot_interval == 0:
+                    self.publish_snapshot()
+                if self.cfg.eval_interval and step % self.cfg.eval_interval == 0:
+                    self.start_evaluation()
+                if self.cfg.test_data and step % self.cfg.test_interval == 0:
+                    self.log_test_loss(step)
+                if self.cfg.gif_interval and step % self.cfg.gif_interval == 0:
+                    self.log_gif(step, batch)
+                if step % self.cfg.checkpoint_interval == 0:
+                    self.save_checkpoint()
+            bar.close()
+            self.finish()
+            return self.learner.step
+        except BaseException:
+            self.close(failed=True)
+            raise
+
+    # -- setup ---------------------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        seed_everything(self.cfg.seed)
+        self._write_or_read_run_file()
+        self.snapshots = VersionedFiles(self.paths.snapshots, "policy", keep=3)
+        self.checkpoints = VersionedFiles(self.paths.checkpoints, "checkpoint", keep=self.cfg.keep_checkpoints)
+        if self.cfg.offline:
+            spec = Dataset(self.paths.data).card.spec
+        else:
+            spec = self.start_collectors()
+        self.agent = Agent(spec, self.settings.model)
+        self.learner = Learner(self.agent, self.settings.optim, self.device)
+        self.loader = make_loader(self.paths.data, self._loader_config())
+        if self.loader.spec != spec:
+            raise UserError(f"dataset {self.paths.data} has a different spec than the environment: "
+                            f"{self.loader.spec.to_json()} vs {spec.to_json()}")
+        if self.resume:
+            self.load_checkpoint()
+        self.tracker = MlflowRun(self.cfg.mlflow_tracking_uri, self.cfg.mlflow_experiment, run_id=self._mlflow_run_id,
+                                 run_name=Path(self.paths.run).name, tags={"dreamstream.command": "train"})
+        if not self.resume:
+            self.tracker.log_params({**config_lib.to_dict(self.settings), "run": self.paths.run,
+                                     "preset": self.preset, "device": str(self.device),
+                                     "precision": self.learner.precision})
+            self._update_run_file(mlflow_run_id=self.tracker.run_id)
+        self.evaluator = self._make_evaluator()
+        self.publish_snapshot()
+
+    def start_collectors(self):
+        """Online: collectors act randomly until the first snapshot, then with the latest one; returns the spec."""
+        collect = dataclasses.replace(self.settings.collect, policy=self.paths.snapshots, wait_for_snapshot=True,
+                                      steps=None, episodes=None, seed=self.settings.collect.seed + self._restarts())
+        self.collector = Collector(self.settings.env, self.paths.data, collect, self.settings.data,
+                                   preset=self.preset, description=f"online training data of run {self.paths.run}")
+        self.collector.prepare()
+        self.collector.start()
+        self._wait_for_prefill()
+        return self.collector.card.spec
+
+    def _wait_for_prefill(self) -> None:
+        dataset = Dataset(self.paths.data)
+        last_log = 0.0
+        while True:
+            steps = sum(r.steps for r in dataset.records())
+            if steps >= self.cfg.prefill_steps:
+                log.info("prefill done: %d env steps in %s", steps, self.paths.data)
+                return
+            if self.collector is not None:
+                self.collector.poll(timeout=0.5)
+                if not self.collector.running:
+                    raise UserError(f"the collectors stopped before the prefill of {self.cfg.prefill_steps} steps: "
+                                    f"{self.collector.summary()}")
+            if self._stop_signal is not None:
+                raise KeyboardInterrupt
+            if time.monotonic() - last_log > 10:
+                last_log = time.monotonic()
+                log.info("prefill: %d / %d env steps", steps, self.cfg.prefill_steps)
+
+    def _loader_config(self):
+        return dataclasses.replace(self.settings.loader, follow=not self.cfg.offline,
+                                   seed=self.settings.loader.seed + self.cfg.seed)
+
+    def batches(self) -> Iterator[dict[str, torch.Tensor]]:
+        """Endless batches (epochs repeat in fixed mode); collector messages are handled in between."""
+        for batch in self.loader.forever():
+            if self.collector is not None:
+                self.collector.poll()
+            yield batch
+
+    def _make_evaluator(self) -> Evaluator | None:
+        if not self.cfg.eval_interval:
+            return None
+        card = Dataset(self.paths.data).card
+        env = self.settings.env
+        if self.cfg.offline and card.env_config:  # evaluate in the environment the corpus came from
+            env = config_lib.from_dict(type(env), card.env_config)
+        return Evaluator(env, self.paths.eval, self.paths.snapshots, self.cfg.eval_episodes, self.cfg.eval_greedy,
+                         self.settings.collect.seed + 10_000)
+
+    # -- periodic work ---------------------------------------------------------------------------------------
+
+    def log_metrics(self, step: int, metrics: dict[str, float], bar: Any) -> None:
+        metrics.update({f"loader/{k}": v for k, v in self.loader.metrics().items()})
+        if self.collector is not None:
+            summary = self.collector.summary()
+            metrics.update({"data/env_steps": summary.steps, "data/episodes": summary.episodes})
+            if summary.returns:
+                metrics["data/return"] = float(np.mean(summary.returns[-20:]))
+        if self.evaluator is not None:
+            metrics.update(self.evaluator.take_results())
+        assert self.tracker is not None
+        self.tracker.log_metrics(metrics, step)
+        self.tracker.flush()
+        shown = {k: metrics[k] for k in ("loss/model", "loss/actor", "eval/return") if k in metrics}
+        bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in shown.items()}, refresh=False)
+        if not self.progress:
+            log.info("step %d: %s", step, ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items())))
+
+    def publish_snapshot(self) -> None:
+        self.snapshots.save(export_policy(self.agent, policy_version=self.learner.step), self.learner.step)
+
+    def start_evaluation(self) -> None:
+        if self.evaluator is not None:
+            self.evaluator.start(self.learner.step)
+
+    @torch.no_grad()
+    def log_test_loss(self, step: int) -> None:
+        assert self.cfg.test_data is not None
+        loader = make_loader(self.cfg.test_data, dataclasses.replace(self._loader_config(), follow=False))
+        totals: dict[str, float] = {}
+        for index, batch in zip(range(self.cfg.test_batches), loader.forever(), strict=False):
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            output = self.agent.wm(batch, self.agent.initial_state(batch["reward"].shape[1], self.device))
+            for key, value in metrics_to_floats({"loss": output.loss, **output.metrics}).items():
+                totals[key] = totals.get(key, 0.0) + value / self.cfg.test_batches
+            del index
+        loader.close()
+        assert self.tracker is not None
+        self.tracker.log_metrics({f"test/{k}": v for k, v in totals.items()}, step)
+
+    def log_gif(self, step: int, batch: dict[str, torch.Tensor]) -> None:
+        from dreamstream.train.video import log_dream_gif
+
+        assert self.tracker is not None
+        with tempfile.TemporaryDirectory() as tmp:
+            path = log_dream_gif(self.agent, batch, Path(tmp) / f"dream-{step:09d}.gif")
+            if path is not None:
+                self.tracker.log_artifact(path, "dreams")
+
+    # -- checkpoints -----------------------------------------------------------------------------------------
+
+    def save_checkpoint(self) -> None:
+        payload = {
+            "learner": self.learner.state_dict(),
+            "loader": self.loader.state_dict(),
+            "rng": rng_state(),
+            "step": self.learner.step,
+        }
+        url = self.checkpoints.save(payload, self.learner.step)
+        log.info("checkpoint %s", url)
+
+    def load_checkpoint(self) -> None:
+        payload = self.checkpoints.load(map_location=self.device)
+        if payload is None:
+            log.warning("--resume: no checkpoint in %s yet; starting at step 0", self.paths.checkpoints)
+            return
+        self.learner.load_state_dict(payload["learner"])
+        self.loader.load_state_dict(payload["loader"])
+        set_rng_state(payload["rng"])
+        log.info("resumed from step %d", self.learner.step)
+
+    # -- run file, signals, shutdown -------------------------------------------------------------------------
+
+    def _write_or_read_run_file(self) -> None:
+        existing = read_run_file(self.paths.run)
+        if existing is not None and not self.resume:
+            raise UserError(f"run folder {self.paths.run} already holds a run: pass --resume to continue it, "
+                            "or choose another --name")
+        self._run_file = existing or {"preset": self.preset, "created": time.time(), "restarts": -1,
+                                      "settings": config_lib.to_dict(self.settings)}
+        self._run_file["restarts"] = int(self._run_file.get("restarts", -1)) + 1
+        self._write_run_file()
+
+    def _update_run_file(self, **values: Any) -> None:
+        self._run_file.update(values)
+        self._write_run_file()
+
+    def _write_run_file(self) -> None:
+        fs, root = open_fs(self.paths.run)
+        fs.makedirs(root, exist_ok=True)
+        replace_bytes(fs, f"{root}/{RUN_FILE}", json.dumps(self._run_file, indent=2, default=str).encode())
+
+    @property
+    def _mlflow_run_id(self) -> str | None:
+        return self._run_file.get("mlflow_run_id") if self.resume else None
+
+    def _restarts(self) -> int:
+        return int(self._run_file.get("restarts", 0))
+
+    def _install_signal_handlers(self) -> None:
+        def handler(signum: int, frame: Any) -> None:
+            if self._stop_signal is not None:  # a second signal: stop now
+                raise KeyboardInterrupt
+            log.info("signal %d: finishing the step, checkpointing and stopping", signum)
+            self._stop_signal = signum
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
+    def _progress_bar(self) -> Any:
+        from tqdm import tqdm
+
+        return tqdm(total=self.cfg.steps, initial=self.learner.step, unit="step", desc="train",
+                    disable=not self.progress, dynamic_ncols=True)
+
+    def finish(self) -> None:
+        """Final checkpoint and snapshot, a last evaluation, and a clean shutdown."""
+        self.save_checkpoint()
+        self.publish_snapshot()
+        if self.evaluator is not None and self._stop_signal is None:
+            self.evaluator.start(self.learner.step)
+            self.evaluator.wait()
+            assert self.tracker is not None
+            self.tracker.log_metrics(self.evaluator.take_results(), self.learner.step)
+        self.close(failed=False)
+
+    def close(self, failed: bool) -> None:
+        if self.collector is not None:
+            self.collector.stop()
+            self.collector = None
+        if self.evaluator is not None:
+            self.evaluator.stop()
+            self.evaluator = None
+        if getattr(self, "loader", None) is not None:
+            self.loader.close()
+        if self.tracker is not None:
+            self.tracker.end(failed=failed)
+            self.tracker = None
+
+
+def rng_state() -> dict[str, Any]:
+    """torch, NumPy and Python RNG states in types that torch.load(weights_only=True) accepts."""
+    numpy_state = np.random.get_state(legacy=False)
+    numpy_state["state"]["key"] = torch.from_numpy(numpy_state["state"]["key"].astype(np.int64))
+    return {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    numpy_state = dict(state["numpy"])
+    numpy_state["state"] = {**numpy_state["state"], "key": state["numpy"]["state"]["key"].numpy().astype(np.uint32)}
+    np.random.set_state(numpy_state)
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+
+
+class IntervalMetrics:
+    """Sums metric tensors between logs without syncing the device; `take` averages and syncs once."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+        self.started = time.perf_counter()
+
+    def add(self, metrics: dict[str, torch.Tensor]) -> None:
+        for key, value in metrics.items():
+            value = value.detach().float()
+            self.sums[key] = self.sums[key] + value if key in self.sums else value
+        self.count += 1
+
+    def take(self) -> dict[str, float]:
+        elapsed = time.perf_counter() - self.started
+        out = {k: v / self.count for k, v in metrics_to_floats(self.sums).items()} if self.count else {}
+        out["perf/grad_steps_per_s"] = self.count / max(elapsed, 1e-9)
+        self.sums, self.count, self.started = {}, 0, time.perf_counter()
+        return out
