@@ -6,6 +6,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -17,10 +21,23 @@ from dreamstream.train.encoders import MAP_FIELD, split_fields
 from dreamstream.train.networks import init_weights
 from dreamstream.train.probe import MapProbe
 from dreamstream.train.rssm import RSSMState
-from dreamstream.train.world_model import WorldModel
+from dreamstream.train.world_model import WorldModel, WorldModelOutput
 
 LOSS_KEYS = ("model", "actor", "critic", "probe")
 """One loss per optimiser."""
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Parameters of `module` stop requiring gradients inside the block (activations still carry them)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 class Agent(nn.Module):
@@ -55,27 +72,44 @@ class Agent(nn.Module):
         """Copy the critic into the target critic."""
         self.critic_target.load_state_dict(self.critic.state_dict())
 
-    def losses(self, batch: dict[str, Tensor], state: RSSMState
-               ) -> tuple[dict[str, Tensor], dict[str, Tensor], RSSMState]:
-        """(losses by optimiser, metrics, state after the batch). Tensors only: compiles as one graph."""
+    def model_losses(self, batch: dict[str, Tensor], state: RSSMState
+                     ) -> tuple[WorldModelOutput, Tensor, dict[str, Tensor]]:
+        """World-model output, probe loss and probe metrics of a batch (one compilable graph)."""
         wm = self.wm(batch, state)
-        metrics = dict(wm.metrics)
-
-        # Imagine from every posterior state (all T x B x I of them), detached from the world-model loss.
-        start = RSSMState(*(s.detach().flatten(0, 2) for s in wm.states))
-        imagined = imagine(self.wm.rssm, self.actor, start, self.config.imag_horizon, self.actor_grad == "dynamics")
-        loss_actor, loss_critic, ac_metrics = actor_critic_losses(
-            imagined, self.actor, self.critic, self.critic_target, self.wm.reward, self.wm.terminal,
-            self.config, self.actor_grad)
-        metrics.update(ac_metrics)
-
         if self.probe is not None:
             loss_probe, probe_metrics = self.probe(wm.features[:, :, 0], batch[MAP_FIELD])
-            metrics.update(probe_metrics)
         else:
-            loss_probe = torch.zeros((), device=wm.loss.device)
+            loss_probe, probe_metrics = torch.zeros((), device=wm.loss.device), {}
+        return wm, loss_probe, probe_metrics
+
+    def behavior_losses(self, start: RSSMState) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """(actor loss, critic loss, metrics) imagining from `start` [N, ...] (one compilable graph)."""
+        imagined = imagine(self.wm.rssm, self.actor, start, self.config.imag_horizon, self.actor_grad == "dynamics")
+        return actor_critic_losses(imagined, self.actor, self.critic, self.critic_target, self.wm.reward,
+                                   self.wm.terminal, self.config, self.actor_grad)
+
+    def compile(self, **options: Any) -> None:
+        """torch.compile the two graphs of `losses` (the world model's and the behaviour's) in place."""
+        self._model_fn = torch.compile(self.model_losses, **options)
+        self._behavior_fn = torch.compile(self.behavior_losses, **options)
+
+    def losses(self, batch: dict[str, Tensor], state: RSSMState
+               ) -> tuple[dict[str, Tensor], dict[str, Tensor], RSSMState]:
+        """(losses by optimiser, metrics, state after the batch); their sum can be backpropagated at once.
+
+        Imagination runs with the world model's parameters frozen (as PyDreamer does): dynamics-backprop
+        gradients flow through its activations to the actor but never into its weights.
+        """
+        model_fn = getattr(self, "_model_fn", self.model_losses)
+        behavior_fn = getattr(self, "_behavior_fn", self.behavior_losses)
+        wm, loss_probe, probe_metrics = model_fn(batch, state)
+        # Imagine from every posterior state (all T x B x I of them), detached from the world-model loss.
+        start = RSSMState(*(s.detach().flatten(0, 2) for s in wm.states))
+        with frozen(self.wm):
+            loss_actor, loss_critic, ac_metrics = behavior_fn(start)
         losses = {"model": wm.loss, "actor": loss_actor, "critic": loss_critic, "probe": loss_probe}
         assert tuple(losses) == LOSS_KEYS
+        metrics = {**wm.metrics, **ac_metrics, **probe_metrics}
         last = RSSMState(*(s.detach() for s in wm.last))
         return losses, metrics, last
 

@@ -2,9 +2,9 @@
 
     metrics, state = learner.train_step(batch, state)      # batch: dict of [T, B, ...] tensors
 
-The world model, critic and probe losses train their own parameters through one backward pass; the actor
-loss gets its own pass restricted to the actor's parameters, so dynamics-backprop gradients that flow
-through the world model never update it. Metrics stay tensors; `metrics_to_floats` syncs once for logging.
+Each of the four losses reaches only its own part's parameters (imagination runs with the world model
+frozen, the critic and probe read detached features), so one backward pass of their sum trains all parts.
+Metrics stay tensors; `metrics_to_floats` syncs once for logging.
 """
 
 from __future__ import annotations
@@ -76,10 +76,10 @@ class Learner:
         }
         if agent.probe is not None:
             self.groups["probe"] = (agent.probe, adam(agent.probe, config.lr_probe), config.grad_clip)
-        self.actor_params = list(agent.actor.parameters())
         self.fields = agent.input_fields
         self.step = 0
-        self._losses = torch.compile(agent.losses) if config.compile else agent.losses
+        if config.compile:
+            agent.compile()
 
     def initial_state(self, batch_size: int) -> RSSMState:
         """The zero state to start a stream of batches with."""
@@ -98,13 +98,12 @@ class Learner:
 
         with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
                             enabled=self.autocast_dtype is not None):
-            losses, metrics, new_state = self._losses(batch, state)
+            losses, metrics, new_state = self.agent.losses(batch, state)
 
         for _, opt, _ in self.groups.values():
             opt.zero_grad(set_to_none=True)
-        others = losses["model"] + losses["critic"] + losses["probe"]
-        self.scaler.scale(others).backward()
-        self.scaler.scale(losses["actor"]).backward(inputs=self.actor_params)
+        # Each loss reaches only its own part's parameters (see Agent.losses), so one backward pass serves all.
+        self.scaler.scale(sum(losses.values())).backward()
 
         for name, (module, opt, clip) in self.groups.items():
             self.scaler.unscale_(opt)
