@@ -113,8 +113,7 @@ class ImageStats:
         for start in range(0, len(x), IMAGE_BLOCK):
             block = x[start:start + IMAGE_BLOCK]
             self.sum += np.add.reduce(block, axis=0, dtype=np.uint32)
-            squares = block.astype(np.uint16)
-            np.multiply(squares, squares, out=squares)  # 255**2 fits in uint16
+            squares = np.square(block, dtype=np.uint16)  # 255**2 fits in uint16
             self.sumsq += np.add.reduce(squares, axis=0, dtype=np.uint32)
             np.minimum(self.min, np.minimum.reduce(block, axis=0), out=self.min)
             np.maximum(self.max, np.maximum.reduce(block, axis=0), out=self.max)

@@ -1,0 +1,119 @@
+"""Deep stats throughput on a LocalCluster (1 and 2 workers), as a ratio to reading the same bytes.
+
+Writes a local dataset of at least `--mib` MiB (64x64x3 frames with plain .npy members, so the bytes on
+disk are the bytes decoded), then in the same run: reads every shard's bytes in this process (the
+baseline), runs `stats --deep` in this process and on LocalClusters of 1 and 2 worker processes, and
+`stats` without --deep. The cluster start-up and the workers' first imports are timed apart and not
+counted in the throughput. The dataset was just written, so every read comes from the page cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mib", type=int, default=512, help="dataset size in MiB (default 512, >= 500 MB)")
+    parser.add_argument("--shard-mib", type=int, default=32, help="shard size in MiB (default 32)")
+    parser.add_argument("--workers", default="1,2", help="LocalCluster sizes to time (default 1,2)")
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs per setting; the best counts")
+    parser.add_argument("--dir", help="where to write the dataset (default: a temporary folder, removed after)")
+
+
+def make_dataset(url: str, mib: int, shard_mib: int) -> tuple[int, int]:
+    """-> (bytes, steps) of a new dataset of 64x64x3 frames + an 8-vector, 18 actions, 1000-step episodes."""
+    from gymnasium import spaces
+
+    from dreamstream.datasets import DatasetCard, EpisodeWriter, WriterConfig, spec_from_spaces
+    from dreamstream.datasets.synthetic import random_episode
+
+    spec = spec_from_spaces(spaces.Dict(image=spaces.Box(0, 255, (64, 64, 3), np.uint8),
+                                        vector=spaces.Box(-1, 1, (8,), np.float32)), spaces.Discrete(18))
+    card = DatasetCard.create(spec, env_id="Bench-v0", description="bench stats")
+    config = WriterConfig(chunk_steps=1000, shard_max_bytes=shard_mib * 2**20, shard_max_age_s=3600,
+                          compress_level=None)
+    rng = np.random.default_rng(0)
+    target = mib * 2**20
+    written = steps = 0
+    with EpisodeWriter(url, card, config, writer_id="bench") as writer:
+        while written < target:
+            episode = random_episode(spec, 1000, rng, terminal=bool(rng.integers(2)))
+            writer.add_episode(episode, policy="random", policy_version=int(rng.integers(3)))
+            steps += 1000
+            written += sum(a.nbytes for a in episode.values())  # plain .npy: the shard bytes, less headers
+    return sum(r.bytes for r in writer.committed), steps
+
+
+def read_bytes(url: str) -> tuple[float, int]:
+    """The baseline: every committed shard's bytes read whole in this process. -> (seconds, bytes)."""
+    from dreamstream.datasets import Dataset
+
+    dataset = Dataset(url)
+    records = dataset.records()
+    started = time.perf_counter()
+    total = 0
+    for record in records:
+        with dataset.fs.open(f"{dataset.root}/{record.shard_path}", "rb") as f:
+            total += len(f.read())
+    return time.perf_counter() - started, total
+
+
+def timed_stats(url: str, runner: Any, deep: bool, repeats: int) -> list[float]:
+    from dreamstream.pipelines.stats import compute_stats
+
+    return [compute_stats(url, runner, deep=deep).summary["seconds"]["shards_s"] for _ in range(repeats)]
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from dreamstream.pipelines.cluster import ClusterConfig, open_runner
+
+    folder = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="dreamstream-bench-stats-"))
+    url = str(folder / "dataset")
+    try:
+        started = time.perf_counter()
+        size, steps = make_dataset(url, args.mib, args.shard_mib)
+        log.info("wrote %.0f MiB, %d steps in %.1f s", size / 2**20, steps, time.perf_counter() - started)
+        mb = size / 1e6
+        read_s = min(read_bytes(url)[0] for _ in range(args.repeats + 1))
+        result: dict[str, Any] = {"bench": "stats", "dataset_mb": round(mb, 1), "steps": steps,
+                                  "cpus": os.cpu_count(), "read_mb_s": round(mb / read_s, 1)}
+        with open_runner(ClusterConfig(workers=0, progress=False)) as runner:
+            in_process = min(timed_stats(url, runner, True, args.repeats))
+        result["deep_in_process_mb_s"] = round(mb / in_process, 1)
+        deep: dict[str, float] = {}
+        shallow: dict[str, float] = {}
+        startup: dict[str, float] = {}
+        for n in [int(x) for x in args.workers.split(",")]:
+            started = time.perf_counter()
+            with open_runner(ClusterConfig(workers=n, dashboard_address=":0", progress=False)) as runner:
+                runner.client.run(__import__, "dreamstream.pipelines.stats")  # first imports, off the clock
+                startup[str(n)] = round(time.perf_counter() - started, 2)
+                deep[str(n)] = min(timed_stats(url, runner, True, args.repeats))
+                shallow[str(n)] = min(timed_stats(url, runner, False, args.repeats))
+        result["deep_mb_s"] = {n: round(mb / s, 1) for n, s in deep.items()}
+        result["deep_frames_per_s"] = {n: round(steps / s) for n, s in deep.items()}
+        result["deep_ratio_to_read"] = {n: round(read_s / s, 3) for n, s in deep.items()}
+        result["shallow_mb_s"] = {n: round(mb / s, 1) for n, s in shallow.items()}
+        if "1" in deep and "2" in deep:
+            result["scaling_1_to_2"] = round(deep["1"] / deep["2"], 2)
+        result["cluster_start_s"] = startup
+        print(f"bench stats: {mb:.0f} MB, {steps} frames; read {result['read_mb_s']} MB/s; deep stats "
+              + ", ".join(f"{n} worker(s) {v} MB/s ({result['deep_ratio_to_read'][n]}x read)"
+                          for n, v in result["deep_mb_s"].items())
+              + f"; in-process {result['deep_in_process_mb_s']} MB/s"
+              + (f"; 1->2 workers x{result['scaling_1_to_2']}" if "scaling_1_to_2" in result else ""), flush=True)
+        return result
+    finally:
+        if not args.dir:
+            shutil.rmtree(folder, ignore_errors=True)
