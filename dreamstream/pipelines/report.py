@@ -192,8 +192,9 @@ def figures(result: StatsResult) -> list[tuple[str, str, str]]:
             if len(values) <= 24:
                 axes[1].bar(np.arange(len(values)), r["counts"], color="C3")
                 axes[1].set_xticks(np.arange(len(values)), [_num(v) for v in values])
-            else:
-                axes[1].plot(values, r["counts"], ".", color="C3")
+            else:  # many distinct values: a histogram of them reads better than one bar each
+                counts, edges = np.histogram(values, bins=40, weights=r["counts"])
+                _bar_hist(axes[1], {"edges": edges, "counts": counts}, color="C3")
             axes[1].set_xlabel("reward value")
         elif "edges" in r:
             _bar_hist(axes[1], r, color="C3")
@@ -231,6 +232,8 @@ def figures(result: StatsResult) -> list[tuple[str, str, str]]:
             fig, axes = plt.subplots(1, channels, figsize=(4 * channels, 3.2), squeeze=False)
             for c in range(channels):
                 axes[0, c].bar(np.arange(f["classes"][c]), f["frequencies"][c], color=f"C{c}")
+                if f["classes"][c] <= 20:
+                    axes[0, c].set_xticks(np.arange(f["classes"][c]))
                 axes[0, c].set_xlabel(f"class (channel {c})")
             axes[0, 0].set_ylabel("frequency")
             out.append((f"Observation `{name}` (categorical)", "Class frequencies per channel.", _png(fig)))
@@ -240,7 +243,11 @@ def figures(result: StatsResult) -> list[tuple[str, str, str]]:
             x = np.arange(len(mean))
             fig, ax = plt.subplots(figsize=(max(5, min(14, 0.3 * len(mean) + 3)), 3.2))
             ax.fill_between(x, lo, hi, color="C0", alpha=0.15, step="mid", label="min-max")
-            ax.errorbar(x, mean, yerr=std, fmt="o", color="C0", label="mean ± std")
+            if len(mean) <= 64:
+                ax.errorbar(x, mean, yerr=std, fmt="o", color="C0", label="mean ± std")
+            else:
+                ax.fill_between(x, mean - std, mean + std, color="C0", alpha=0.35, step="mid", label="mean ± std")
+                ax.plot(x, mean, color="C0", lw=0.8, drawstyle="steps-mid", label="mean")
             ax.set_xlabel(f["per"])
             ax.legend(fontsize=8)
             out.append((f"Observation `{name}` ({f['kind']})", f"Per {f['per']}.", _png(fig)))
