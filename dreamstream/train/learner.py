@@ -19,7 +19,10 @@ from torch import Tensor, nn
 from dreamstream.train.agent import Agent
 from dreamstream.train.batch import check_batch, to_device
 from dreamstream.train.config import OptimConfig
+from dreamstream.train.metrics import metrics_to_floats
 from dreamstream.train.rssm import RSSMState
+
+__all__ = ["Learner", "default_device", "metrics_to_floats", "resolve_precision", "seed_everything"]
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -43,14 +46,6 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 def default_device() -> torch.device:
     """cuda when present, else cpu."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def metrics_to_floats(metrics: dict[str, Tensor]) -> dict[str, float]:
-    """One device sync for a whole metrics dict (for logging)."""
-    if not metrics:
-        return {}
-    values = torch.stack([v.detach().float().reshape(()).cpu() for v in metrics.values()]).tolist()
-    return dict(zip(metrics, values, strict=True))
 
 
 class Learner:
