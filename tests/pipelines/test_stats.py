@@ -197,7 +197,7 @@ def external_cluster(tmp_path, s3_endpoint, monkeypatch):
             p.terminate()
         for p in processes:
             try:
-                p.wait(timeout=20)
+                p.wait(timeout=3)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
