@@ -12,6 +12,7 @@ import json
 
 TARGETS: dict[str, str] = {
     "format": "dreamstream.datasets.bench",
+    "loader": "dreamstream.datasets.loader.bench",
     "stats": "dreamstream.pipelines.bench",
 }
 

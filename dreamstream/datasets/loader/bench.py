@@ -1,0 +1,145 @@
+"""Loader throughput: 64x64x3 frames/s into [T, B] uint8 batches, against the raw limit measured in the same run.
+
+The raw limit reads the same shard bytes and decodes them to NumPy with nothing else (no pipeline, no
+batching, one thread). The loader runs with its defaults unless told otherwise (one loader thread, two
+fetch threads, in this process). Local disk first, then S3 through a moto server on loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import tarfile
+import tempfile
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--frames", type=int, default=30_000, help="64x64x3 frames in the benchmark dataset")
+    parser.add_argument("--source", choices=["atari", "synthetic"], default="atari",
+                        help="atari: real Pong frames (compress like game data); synthetic: noisy gradients "
+                             "(compress about 3x: more bytes to decode)")
+    parser.add_argument("--mode", choices=["tbtt", "windows"], default="tbtt")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seq-len", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=0, help="loader.workers (0: a thread in this process)")
+    parser.add_argument("--shard-kb", type=int, default=512, help="shard size limit for the benchmark dataset")
+    parser.add_argument("--repeats", type=int, default=3, help="epochs timed per measurement (the best counts)")
+    parser.add_argument("--moto", action=argparse.BooleanOptionalAction, default=True,
+                        help="also measure S3 through a moto server started on loopback")
+
+
+def write_dataset(url: str, frames: np.ndarray, shard_bytes: int) -> Any:
+    from gymnasium import spaces
+
+    from dreamstream.datasets import DatasetCard, EpisodeWriter, WriterConfig, spec_from_spaces
+    from dreamstream.datasets.bench import episodes_from
+
+    spec = spec_from_spaces(spaces.Dict(image=spaces.Box(0, 255, (64, 64, 3), np.uint8)), spaces.Discrete(6))
+    card = DatasetCard.create(spec, "ALE/Pong-v5", description="loader bench")
+    with EpisodeWriter(url, card, WriterConfig(shard_max_bytes=shard_bytes)) as writer:
+        for episode in episodes_from(frames, spec, episode_steps=1000):
+            writer.add_episode(episode)
+    return spec
+
+
+def raw_limit(url: str, storage_options: dict[str, Any] | None, repeats: int) -> float:
+    """Frames/s reading every shard's bytes and decoding its members to NumPy, nothing more."""
+    from dreamstream.datasets import Dataset
+    from dreamstream.datasets.codec import decode_member, split_member_name
+
+    dataset = Dataset(url, storage_options)
+    records = dataset.records()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        frames = 0
+        for record in records:
+            data = dataset.fs.cat_file(f"{dataset.root}/{record.shard_path}")
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+                for info in tar:
+                    _, field, suffix = split_member_name(info.name)
+                    value = decode_member(suffix, tar.extractfile(info).read())
+                    if field == "image":
+                        frames += len(value)
+        best = min(best, time.perf_counter() - start)
+    return frames / best
+
+
+def loader_rate(url: str, storage_options: dict[str, Any] | None, args: argparse.Namespace) -> tuple[float, dict]:
+    """Frames/s of valid rows delivered in [T, B] batches over one epoch (the best of `repeats` epochs)."""
+    from dreamstream.datasets.loader import LoaderConfig, make_loader
+
+    config = LoaderConfig(batch_size=args.batch_size, seq_len=args.seq_len, mode=args.mode, workers=args.workers)
+    best, metrics = 0.0, {}
+    with make_loader(url, config, storage_options=storage_options) as loader:
+        for _ in range(args.repeats):
+            before = loader.metrics()["steps"]
+            start = time.perf_counter()
+            for batch in loader:
+                assert batch["image"].dtype.itemsize == 1 and batch["image"].shape[:2] == (args.seq_len,
+                                                                                          args.batch_size)
+            elapsed = time.perf_counter() - start
+            best = max(best, (loader.metrics()["steps"] - before) / elapsed)
+        metrics = loader.metrics()
+    return best, metrics
+
+
+def measure(url: str, storage_options: dict[str, Any] | None, args: argparse.Namespace) -> dict[str, float]:
+    raw = raw_limit(url, storage_options, args.repeats)
+    rate, metrics = loader_rate(url, storage_options, args)
+    return {"raw_frames_per_s": raw, "frames_per_s": rate, "ratio": rate / raw,
+            "padding": metrics["padding_steps"] / max(1, metrics["padding_steps"] + metrics["steps"])}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import fsspec
+
+    from dreamstream.datasets.bench import atari_frames, moto_endpoint
+
+    if args.source == "atari":
+        frames = atari_frames(args.frames)
+    else:
+        from gymnasium import spaces
+
+        from dreamstream.datasets import spec_from_spaces
+        from dreamstream.datasets.synthetic import random_episode
+
+        spec = spec_from_spaces(spaces.Dict(image=spaces.Box(0, 255, (64, 64, 3), np.uint8)), spaces.Discrete(6))
+        frames = random_episode(spec, args.frames, np.random.default_rng(0))["image"]
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        local = f"{tmp}/ds"
+        write_dataset(local, frames, args.shard_kb * 1024)
+        results["local"] = measure(local, None, args)
+        if args.moto:
+            with moto_endpoint() as endpoint:
+                options = {"endpoint_url": endpoint, "key": "bench", "secret": "bench"}
+                fs = fsspec.filesystem("s3", **options)
+                bucket = f"bench-{uuid.uuid4().hex[:8]}"
+                fs.mkdir(bucket)
+                fs.put(local + "/", f"{bucket}/ds/", recursive=True)
+                results["s3"] = measure(f"s3://{bucket}/ds", options, args)
+    print(f"{'store':<8}{'raw fr/s':>12}{'loader fr/s':>13}{'ratio':>8}{'padding':>9}")
+    for name, r in results.items():
+        print(f"{name:<8}{r['raw_frames_per_s']:>12,.0f}{r['frames_per_s']:>13,.0f}{r['ratio']:>8.2f}"
+              f"{r['padding']:>9.3f}")
+    print(f"[T, B] = [{args.seq_len}, {args.batch_size}] {args.mode}, workers={args.workers}, {args.frames} "
+          f"{args.source} frames; raw: read + untar + decode to NumPy in one thread; loader: valid frames/s "
+          "delivered in batches, best of each measurement's epochs.")
+    out: dict[str, Any] = {"bench": "loader", "frames_per_s": round(results["local"]["frames_per_s"]),
+                           "ratio": round(results["local"]["ratio"], 3),
+                           "raw_frames_per_s": round(results["local"]["raw_frames_per_s"])}
+    if "s3" in results:
+        out.update(s3_frames_per_s=round(results["s3"]["frames_per_s"]), s3_ratio=round(results["s3"]["ratio"], 3),
+                   s3_raw_frames_per_s=round(results["s3"]["raw_frames_per_s"]))
+    out.update(source=args.source, frames=args.frames, mode=args.mode, batch=[args.seq_len, args.batch_size],
+               workers=args.workers)
+    return out
