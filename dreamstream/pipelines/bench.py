@@ -69,10 +69,20 @@ def read_bytes(url: str) -> tuple[float, int]:
     return time.perf_counter() - started, total
 
 
-def timed_stats(url: str, runner: Any, deep: bool, repeats: int) -> list[float]:
+def timed_stats(url: str, runner: Any, deep: bool, repeats: int) -> tuple[list[float], float]:
+    """-> (shard-phase seconds of each run, CPU seconds the task processes spent per run on average)."""
+    import time as clock
+
     from dreamstream.pipelines.stats import compute_stats
 
-    return [compute_stats(url, runner, deep=deep).summary["seconds"]["shards_s"] for _ in range(repeats)]
+    def cpu() -> float:
+        if runner.client is None:
+            return clock.process_time()
+        return sum(runner.client.run(clock.process_time).values())
+
+    before = cpu()
+    walls = [compute_stats(url, runner, deep=deep).summary["seconds"]["shards_s"] for _ in range(repeats)]
+    return walls, (cpu() - before) / repeats
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -87,11 +97,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         mb = size / 1e6
         read_s = min(read_bytes(url)[0] for _ in range(args.repeats + 1))
         result: dict[str, Any] = {"bench": "stats", "dataset_mb": round(mb, 1), "steps": steps,
-                                  "cpus": os.cpu_count(), "read_mb_s": round(mb / read_s, 1)}
+                                  "cpus": os.cpu_count(), "load_average_before": [round(x, 2) for x in os.getloadavg()],
+                                  "read_mb_s": round(mb / read_s, 1)}
         with open_runner(ClusterConfig(workers=0, progress=False)) as runner:
-            in_process = min(timed_stats(url, runner, True, args.repeats))
-        result["deep_in_process_mb_s"] = round(mb / in_process, 1)
+            walls, cpu_s = timed_stats(url, runner, True, args.repeats)
+        result["deep_in_process_mb_s"] = round(mb / min(walls), 1)
         deep: dict[str, float] = {}
+        deep_cpu: dict[str, float] = {}
         shallow: dict[str, float] = {}
         startup: dict[str, float] = {}
         for n in [int(x) for x in args.workers.split(",")]:
@@ -99,15 +111,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             with open_runner(ClusterConfig(workers=n, dashboard_address=":0", progress=False)) as runner:
                 runner.client.run(__import__, "dreamstream.pipelines.stats")  # first imports, off the clock
                 startup[str(n)] = round(time.perf_counter() - started, 2)
-                deep[str(n)] = min(timed_stats(url, runner, True, args.repeats))
-                shallow[str(n)] = min(timed_stats(url, runner, False, args.repeats))
+                walls, cpu_s = timed_stats(url, runner, True, args.repeats)
+                deep[str(n)], deep_cpu[str(n)] = min(walls), cpu_s
+                shallow[str(n)] = min(timed_stats(url, runner, False, args.repeats)[0])
         result["deep_mb_s"] = {n: round(mb / s, 1) for n, s in deep.items()}
+        # CPU seconds of the worker processes per GB: what the work costs, whatever else runs on the machine
+        result["deep_worker_cpu_s_per_gb"] = {n: round(c / (mb / 1000), 2) for n, c in deep_cpu.items()}
         result["deep_frames_per_s"] = {n: round(steps / s) for n, s in deep.items()}
         result["deep_ratio_to_read"] = {n: round(read_s / s, 3) for n, s in deep.items()}
         result["shallow_mb_s"] = {n: round(mb / s, 1) for n, s in shallow.items()}
         if "1" in deep and "2" in deep:
             result["scaling_1_to_2"] = round(deep["1"] / deep["2"], 2)
         result["cluster_start_s"] = startup
+        result["load_average"] = [round(x, 2) for x in os.getloadavg()]  # other processes sharing the cores
         print(f"bench stats: {mb:.0f} MB, {steps} frames; read {result['read_mb_s']} MB/s; deep stats "
               + ", ".join(f"{n} worker(s) {v} MB/s ({result['deep_ratio_to_read'][n]}x read)"
                           for n, v in result["deep_mb_s"].items())

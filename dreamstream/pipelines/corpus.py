@@ -36,7 +36,7 @@ from dreamstream.datasets.storage import list_names
 from dreamstream.datasets.writer import COMPRESSED_KINDS
 from dreamstream.pipelines.cluster import ClusterConfig, Runner, open_runner
 from dreamstream.pipelines.recipe import FilterConfig, Recipe, RecipeError, recipe_json
-from dreamstream.pipelines.shards import iter_chunks, task_dataset
+from dreamstream.pipelines.shards import iter_chunks, task_dataset, task_url
 from dreamstream.pipelines.stats import EpisodeInfo, episode_table
 
 log = logging.getLogger(__name__)
@@ -249,7 +249,7 @@ def scan(sources: list[Source], recipe: Recipe, runner: Runner) -> None:
                 wanted[r].append(key)
         record_indexes = sorted(wanted) if recipe.dedup else sorted(wanted)[:1]
         for r in record_indexes:
-            items.append((source.url, source.records[r].to_json(), wanted[r], recipe.dedup,
+            items.append((task_url(source.url), source.records[r].to_json(), wanted[r], recipe.dedup,
                           recipe.output.compress_level))
             owners.append(source)
     rows: dict[tuple[int, str], bytes] = {}
@@ -416,26 +416,28 @@ def write_task(out_url: str, reads: list[tuple[int, str, dict[str, Any], list[st
     waiting: dict[tuple[int, str], dict[int, Any]] = defaultdict(dict)
     finished: set[tuple[int, str]] = set()
     fields = list(output.spec.fields)
-    with EpisodeWriter(out_url, output.card, config, writer_id=writer_id) as out:
-        for source, url, record, keys in reads:
-            dataset = task_dataset(url)
-            for chunk in iter_chunks(dataset, CommitRecord.from_json(record), keys=set(keys)):
-                episode = (source, chunk.row.episode)
-                waiting[episode][chunk.row.chunk] = chunk
-                while next_chunk[episode] in waiting[episode]:
-                    ready = waiting[episode].pop(next_chunk[episode])
-                    slot, row = slots[episode], ready.row
-                    for t in range(row.steps):
-                        out.add_step({name: ready.arrays[name][t] for name in fields}, slot, row.policy,
-                                     row.policy_version)
-                    next_chunk[episode] += 1
-                    if row.is_last:
-                        finished.add(episode)
-        unfinished = sorted(set(slots) - finished)
-        if unfinished:
-            raise DatasetError(f"episodes {[e for _, e in unfinished][:5]} were not found whole in their source "
-                               "shards (a source changed since the plan was made?)", root=out_url)
-        record = out.commit()
+    # Not a `with` block: leaving it on an error would commit the rows written so far (the writer's
+    # crash-safety for collectors); a failed task here must leave no shard behind.
+    out = EpisodeWriter(out_url, output.card, config, writer_id=writer_id)
+    for source, url, record, keys in reads:
+        dataset = task_dataset(url)
+        for chunk in iter_chunks(dataset, CommitRecord.from_json(record), keys=set(keys)):
+            episode = (source, chunk.row.episode)
+            waiting[episode][chunk.row.chunk] = chunk
+            while next_chunk[episode] in waiting[episode]:
+                ready = waiting[episode].pop(next_chunk[episode])
+                slot, row = slots[episode], ready.row
+                for t in range(row.steps):
+                    out.add_step({name: ready.arrays[name][t] for name in fields}, slot, row.policy,
+                                 row.policy_version)
+                next_chunk[episode] += 1
+                if row.is_last:
+                    finished.add(episode)
+    unfinished = sorted(set(slots) - finished)
+    if unfinished:
+        raise DatasetError(f"episodes {[e for _, e in unfinished][:5]} were not found whole in their source "
+                           "shards (a source changed since the plan was made?)", root=out_url)
+    record = out.commit()
     assert record is not None
     return {"name": record.name, "bytes": record.bytes, "steps": record.steps, "samples": len(record.samples),
             "episodes": len({row.episode for row in record.samples})}
@@ -454,10 +456,11 @@ def write_split(name: str, url: str, candidates: list[Candidate], sources: dict[
         for c in group:
             for r, key in c.chunks:
                 needed[(c.source, r)].append(key)
-        reads = [(s, sources[s].url, sources[s].records[r].to_json(), keys) for (s, r), keys in sorted(needed.items())]
+        reads = [(s, task_url(sources[s].url), sources[s].records[r].to_json(), keys)
+                 for (s, r), keys in sorted(needed.items())]
         episodes = [(c.source, c.info.episode) for c in group]
         writer = {"chunk_steps": recipe.output.chunk_steps, "compress_level": recipe.output.compress_level}
-        items.append((url, reads, episodes, f"{prefix}_{name[0]}{g:05d}", writer))
+        items.append((task_url(url), reads, episodes, f"{prefix}_{name[0]}{g:05d}", writer))
     results: list[dict[str, Any]] = [{}] * len(items)
     for index, result in runner.map(write_task, items, desc=f"writing {name}"):
         results[index] = result

@@ -7,6 +7,7 @@ which is 100x+ larger than the shard for zstd-compressed frames), with every che
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +26,12 @@ from dreamstream.datasets import (
 from dreamstream.datasets.codec import CodecError, decode_member
 from dreamstream.datasets.reader import check_chunk_rows
 from dreamstream.datasets.spec import FLAGS, REWARD
+
+
+def task_url(url: str) -> str:
+    """The URL to put in a task: a relative local path made absolute, since a worker of an existing
+    cluster may run in another working directory (or on another machine sharing the filesystem)."""
+    return url if "://" in url else os.path.abspath(url)
 
 
 def task_dataset(url: str) -> Dataset:

@@ -19,7 +19,7 @@ import numpy as np
 from dreamstream.datasets import CommitRecord, Dataset
 from dreamstream.pipelines.accumulators import ImageStats, ShardStats, describe, histogram
 from dreamstream.pipelines.cluster import ClusterConfig, Runner, open_runner
-from dreamstream.pipelines.shards import iter_chunks, task_dataset
+from dreamstream.pipelines.shards import iter_chunks, task_dataset, task_url
 
 
 @dataclass
@@ -183,7 +183,7 @@ def compute_stats(url: str, runner: Runner, deep: bool = False, shards: bool = T
     if shards and records:
         started = time.perf_counter()
         total: ShardStats | None = None
-        items = [(url, record.to_json(), deep) for record in records]
+        items = [(task_url(url), record.to_json(), deep) for record in records]
         for _, stats in runner.map(shard_stats_task, items, desc="stats" + (" (deep)" if deep else "")):
             if total is None:
                 total = stats

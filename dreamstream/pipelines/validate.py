@@ -14,7 +14,7 @@ from dreamstream.datasets import Dataset, DatasetError
 from dreamstream.datasets.records import INDEX
 from dreamstream.datasets.verify import Problem, find_orphans, verify_shard
 from dreamstream.pipelines.cluster import ClusterConfig, Runner, open_runner
-from dreamstream.pipelines.shards import task_dataset
+from dreamstream.pipelines.shards import task_dataset, task_url
 
 
 def verify_task(url: str, name: str) -> tuple[int, list[Problem]]:
@@ -39,7 +39,7 @@ def validate_dataset(url: str, runner: Runner) -> dict[str, Any]:
         problems.append(Problem("card" if not exc.shard else "record", exc.shard or "dataset.json", exc.reason))
     steps = shards = 0
     found: dict[int, list[Problem]] = {}
-    for index, (verified, shard_problems) in runner.map(verify_task, [(url, name) for name in names],
+    for index, (verified, shard_problems) in runner.map(verify_task, [(task_url(url), name) for name in names],
                                                         desc="verifying shards"):
         steps += verified
         shards += 1
