@@ -69,10 +69,14 @@ def image_to_float(image: Tensor) -> Tensor:
     return image.permute(0, 3, 1, 2).float() / 255.0 - 0.5
 
 
-def onehot_grid(x: Tensor, classes: tuple[int, ...]) -> Tensor:
-    """Integer grid [..., C] with classes (c1..cC) per channel -> multi-hot [..., sum(classes)] float."""
-    offsets = torch.tensor([0, *classes[:-1]], device=x.device).cumsum(0)
-    return F.one_hot(x.long() + offsets, sum(classes)).sum(-2).float()
+def class_offsets(classes: tuple[int, ...]) -> Tensor:
+    """Where each channel's classes start in the concatenated one-hot: (0, c1, c1 + c2, ...)."""
+    return torch.tensor([0, *classes[:-1]]).cumsum(0)
+
+
+def onehot_grid(x: Tensor, offsets: Tensor, total: int) -> Tensor:
+    """Integer grid [..., C] -> multi-hot [..., total] float (one one-hot per channel, concatenated)."""
+    return F.one_hot(x.long() + offsets, total).sum(-2).float()
 
 
 class ImageEncoder(nn.Module):
@@ -104,11 +108,13 @@ class DenseEncoder(nn.Module):
 
     def __init__(self, field: FieldSpec, config: ModelConfig) -> None:
         super().__init__()
-        self.kind, self.classes = field.kind, field.classes
+        self.kind = field.kind
         self.ndim = len(field.shape)
         if field.kind == "categorical":
             assert field.classes is not None
-            in_dim = math.prod(field.shape[:-1]) * sum(field.classes)
+            self.total = sum(field.classes)
+            self.register_buffer("offsets", class_offsets(field.classes), persistent=False)
+            in_dim = math.prod(field.shape[:-1]) * self.total
         else:
             in_dim = math.prod(field.shape)
         self.net = mlp(in_dim, config.dense_embed, config.dense_hidden, config.encoder_layers,
@@ -118,8 +124,7 @@ class DenseEncoder(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         lead = x.shape[: x.dim() - self.ndim]
         if self.kind == "categorical":
-            assert self.classes is not None
-            x = onehot_grid(x, self.classes)
+            x = onehot_grid(x, self.offsets, self.total)
         return self.net(x.float().reshape(*lead, -1))
 
 

@@ -62,7 +62,8 @@ class Learner:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
 
         def adam(module: nn.Module, lr: float) -> torch.optim.AdamW:
-            return torch.optim.AdamW(module.parameters(), lr=lr, eps=config.eps, weight_decay=config.weight_decay)
+            return torch.optim.AdamW(module.parameters(), lr=lr, eps=config.eps, weight_decay=config.weight_decay,
+                                     fused=self.device.type == "cuda" or None)
 
         self.groups: dict[str, tuple[nn.Module, torch.optim.Optimizer, float]] = {
             "model": (agent.wm, adam(agent.wm, config.lr_model), config.grad_clip),

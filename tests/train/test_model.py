@@ -13,6 +13,7 @@ from dreamstream.errors import UserError
 from dreamstream.train.agent import Agent
 from dreamstream.train.batch import check_batch
 from dreamstream.train.config import ModelConfig, OptimConfig
+from dreamstream.train.encoders import class_offsets, onehot_grid
 from dreamstream.train.learner import Learner, seed_everything
 from dreamstream.train.metrics import describe, metrics_to_floats
 from dreamstream.train.rssm import RSSMState
@@ -188,3 +189,12 @@ def test_every_metric_is_documented() -> None:
         undocumented = [k for k in metrics if describe(k, agent.input_fields) is None]
         assert not undocumented
         assert len(metrics) >= 18
+
+
+def test_grid_cells_become_one_onehot_per_channel() -> None:
+    classes = (11, 6, 3)
+    grid = torch.tensor([[3, 5, 2], [0, 0, 0]], dtype=torch.uint8)
+    out = onehot_grid(grid, class_offsets(classes), sum(classes))
+    assert out.shape == (2, 20)
+    assert out[0].nonzero().flatten().tolist() == [3, 11 + 5, 17 + 2]
+    assert out[1].nonzero().flatten().tolist() == [0, 11, 17]
