@@ -117,8 +117,9 @@ class Runner:
             bar.close()
 
 
-def _dashboard_note(client: Any) -> str:
-    if importlib.util.find_spec("bokeh") is None:
+def _dashboard_note(client: Any, local: bool) -> str:
+    """The dashboard address; a LocalCluster serves one only if bokeh is installed here."""
+    if local and importlib.util.find_spec("bokeh") is None:
         return "dashboard off (install bokeh to serve it)"
     return f"dashboard {client.dashboard_link}"
 
@@ -141,7 +142,7 @@ def open_runner(config: ClusterConfig) -> Iterator[Runner]:
             raise UserError(f"cannot reach the Dask scheduler at {config.scheduler}: {exc}") from exc
         with client:
             n = len(client.scheduler_info(n_workers=-1).get("workers", {}))
-            log.info("Dask scheduler %s: %d worker(s); %s", config.scheduler, n, _dashboard_note(client))
+            log.info("Dask scheduler %s: %d worker(s); %s", config.scheduler, n, _dashboard_note(client, local=False))
             if n == 0:
                 log.warning("the scheduler has no workers yet; tasks wait until one connects")
             yield Runner(client, config)
@@ -150,5 +151,5 @@ def open_runner(config: ClusterConfig) -> Iterator[Runner]:
                       memory_limit=config.memory_limit, dashboard_address=config.dashboard_address) as cluster:
         with Client(cluster) as client:
             log.info("Dask LocalCluster: %d worker process(es) x %d thread(s); %s", config.workers,
-                     config.threads_per_worker, _dashboard_note(client))
+                     config.threads_per_worker, _dashboard_note(client, local=True))
             yield Runner(client, config)
