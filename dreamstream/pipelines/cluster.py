@@ -23,6 +23,17 @@ from dreamstream.errors import UserError
 log = logging.getLogger(__name__)
 
 
+# glibc malloc settings for LocalCluster workers. Dask sets MALLOC_TRIM_THRESHOLD_=65536 so that workers
+# hand freed memory back at once; that also turns off glibc's adaptive mmap threshold, so every buffer
+# of a shard (tens of MB) becomes a fresh mmap whose pages the kernel zeroes again: measured 2.45 CPU s/GB
+# for deep stats. Serving buffers under 64 MiB from the heap and trimming only above 256 MiB of slack:
+# 1.38 CPU s/GB (2.05 with glibc's defaults). Each worker may keep up to ~256 MiB of freed heap.
+WORKER_MALLOC = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 256 * 2**20,
+    "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": 64 * 2**20,
+}
+
+
 @dataclass
 class ClusterConfig:
     """How to run a pipeline's tasks."""
@@ -147,8 +158,12 @@ def open_runner(config: ClusterConfig) -> Iterator[Runner]:
                 log.warning("the scheduler has no workers yet; tasks wait until one connects")
             yield Runner(client, config)
         return
-    with LocalCluster(n_workers=config.workers, threads_per_worker=config.threads_per_worker, processes=True,
-                      memory_limit=config.memory_limit, dashboard_address=config.dashboard_address) as cluster:
+    import dask
+
+    with dask.config.set(WORKER_MALLOC), LocalCluster(
+        n_workers=config.workers, threads_per_worker=config.threads_per_worker, processes=True,
+        memory_limit=config.memory_limit, dashboard_address=config.dashboard_address,
+    ) as cluster:
         with Client(cluster) as client:
             log.info("Dask LocalCluster: %d worker process(es) x %d thread(s); %s", config.workers,
                      config.threads_per_worker, _dashboard_note(client, local=True))
