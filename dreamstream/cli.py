@@ -26,10 +26,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dreamstream", description="dreamstream: episode datasets and Dreamer")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
+    # -v also after the command name; SUPPRESS keeps the sub-parser from resetting a -v given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="debug logging and full tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(module_name)
-        command = sub.add_parser(name, help=help_text, description=help_text)
+        command = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
         module.add_arguments(command)
         command.set_defaults(_run=module.run)
     return parser

@@ -41,15 +41,19 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 class MlflowRun:
-    """A new run in `experiment`, or an existing run when `run_id` is given (then it is not ended here)."""
+    """A new run in `experiment`, or an existing run when `run_id` is given.
+
+    `owns_run` (default: True for a new run) says whether `end` marks the run finished: a collector attached
+    to a trainer's run does not end it; a resumed trainer does.
+    """
 
     def __init__(self, tracking_uri: str | None = None, experiment: str = "dreamstream", run_id: str | None = None,
-                 run_name: str | None = None, tags: Mapping[str, str] | None = None):
+                 run_name: str | None = None, tags: Mapping[str, str] | None = None, owns_run: bool | None = None):
         from mlflow.tracking import MlflowClient
 
         self.tracking_uri = tracking_uri or default_tracking_uri()
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
-        self.owns_run = run_id is None
+        self.owns_run = run_id is None if owns_run is None else owns_run
         if run_id is None:
             found = self.client.get_experiment_by_name(experiment)
             experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)

@@ -161,3 +161,17 @@ def mlflow_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return uri
+
+
+def run_dreamstream(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the real command line in a subprocess; fail with its output unless it exits 0."""
+    result = subprocess.run([sys.executable, "-m", "dreamstream.cli", *args], capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, f"dreamstream {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="session")
+def dreamstream():
+    """`dreamstream(*args)`: the real CLI in a subprocess, asserted to exit 0; returns the CompletedProcess."""
+    return run_dreamstream

@@ -147,7 +147,8 @@ class Trainer:
         if self.resume:
             self.load_checkpoint()
         self.tracker = MlflowRun(self.cfg.mlflow_tracking_uri, self.cfg.mlflow_experiment, run_id=self._mlflow_run_id,
-                                 run_name=Path(self.paths.run).name, tags={"dreamstream.command": "train"})
+                                 run_name=Path(self.paths.run).name, tags={"dreamstream.command": "train"},
+                                 owns_run=True)
         if not self.resume:
             self.tracker.log_params({**config_lib.to_dict(self.settings), "run": self.paths.run,
                                      "preset": self.preset, "device": str(self.device),
