@@ -117,3 +117,25 @@ class WorldModel(nn.Module):
                 "entropy/post": latent.entropy(post).mean(),
             })
         return WorldModelOutput(loss, features, states, seq.last, metrics)
+
+    @torch.no_grad()
+    def dream(self, batch: dict[str, Tensor], state: RSSMState, context: int) -> dict[str, Tensor]:
+        """Open-loop predictions for videos: reconstructions of the first `context` rows, then the prior rolled
+        forward under the batch's own actions. Returns field -> [T, B, ...] in the data's dtypes, plus
+        `reward` and `cont` (continuation probability) predictions [T, B]."""
+        steps = batch["reset"].shape[0]
+        assert 0 < context <= steps, (context, steps)
+        seq = self.observe({k: v[:context] for k, v in batch.items()}, state, sample=False)
+        deters, stochs = [seq.deter], [seq.stoch]
+        action = self.codec.encode(batch["action"], batch["is_first"])
+        current = seq.last
+        for t in range(context, steps):
+            current, _ = self.rssm.img_step(current, action[t], sample=False)
+            deters.append(current.deter[None])
+            stochs.append(current.stoch[None])
+        features = self.rssm.features(RSSMState(torch.cat(deters), torch.cat(stochs)))
+        out = {name: decoder.decode(features) for name, decoder in self.decoders.items()}
+        out["reward"] = self.reward.mean(features)
+        out["cont"] = self.terminal.cont(features)
+        return out
+

@@ -198,3 +198,21 @@ def test_grid_cells_become_one_onehot_per_channel() -> None:
     assert out.shape == (2, 20)
     assert out[0].nonzero().flatten().tolist() == [3, 11 + 5, 17 + 2]
     assert out[1].nonzero().flatten().tolist() == [0, 11, 17]
+
+
+def test_dream_predicts_every_field_open_loop() -> None:
+    spec = grid_spec()
+    wm = WorldModel(spec, tiny_config())
+    batch = random_batch(spec, steps=6, batch=2)
+    dream = wm.dream(batch, wm.rssm.initial(2), context=2)
+    assert dream["grid"].shape == batch["grid"].shape and dream["grid"].dtype == torch.uint8
+    assert dream["direction"].shape == batch["direction"].shape
+    assert dream["reward"].shape == (6, 2) and dream["cont"].shape == (6, 2)
+    assert "map" not in dream
+    # The first `context` rows are reconstructions from the posterior, whatever comes after.
+    full = wm.dream(batch, wm.rssm.initial(2), context=6)
+    assert torch.equal(dream["grid"][:2], full["grid"][:2])
+    image = image_spec()
+    out = WorldModel(image, tiny_config()).dream(random_batch(image), RSSMState(torch.zeros(2, 32),
+                                                                                 torch.zeros(2, 16)), 1)
+    assert out["image"].shape == (4, 2, 16, 16, 3) and out["image"].dtype == torch.uint8
