@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import os
+import tarfile
 from collections import Counter
 
+import numpy as np
 import pytest
 from loader_helpers import check_values, positions
 
 from dreamstream.datasets import Dataset, DatasetError
+from dreamstream.datasets.codec import npy_bytes
 from dreamstream.datasets.loader import LoaderConfig, episode_hash, make_loader
 
 
@@ -31,7 +37,8 @@ def damage(corpus, how: str):
 
 
 def config(**kwargs) -> LoaderConfig:
-    return LoaderConfig(batch_size=4, seq_len=10, retries=2, retry_backoff_s=0.01, shuffle_buffer=80, **kwargs)
+    return LoaderConfig(**{"batch_size": 4, "seq_len": 10, "retries": 2, "retry_backoff_s": 0.01,
+                           "shuffle_buffer": 80, **kwargs})
 
 
 @pytest.mark.parametrize("how", ["truncated", "checksum", "missing"])
@@ -78,3 +85,45 @@ def test_windows_mode_drops_a_bad_shard_from_its_buffer(corpus):
     assert len(padded) <= 2 and len(batches) == len(loader)
     for batch in batches:
         check_values(batch, corpus)
+
+
+def rewrite_with_bad_sample(corpus):
+    """Re-commit the largest shard with one sample's reward stored as float64 (checksums made to match):
+    the damage is in what was written, so only decoding can find it."""
+    record = max(Dataset(corpus.url).records(), key=lambda r: len(r.samples))
+    path = os.path.join(corpus.url, record.shard_path)
+    bad_key = record.samples[0].key
+    out = io.BytesIO()
+    with tarfile.open(path) as src, tarfile.open(fileobj=out, mode="w") as dst:
+        for info in src:
+            data = src.extractfile(info).read()
+            if info.name == f"{bad_key}.reward.npy":
+                data = npy_bytes(np.load(io.BytesIO(data)).astype(np.float64))
+                info.size = len(data)
+            dst.addfile(info, io.BytesIO(data))
+    data = out.getvalue()
+    with open(path, "wb") as f:
+        f.write(data)
+    index = os.path.join(corpus.url, record.record_path)
+    with open(index) as f:
+        meta = json.load(f)
+    meta.update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+    with open(index, "w") as f:
+        json.dump(meta, f)
+    return record, record.samples[0]
+
+
+def test_a_sample_that_does_not_decode_is_skipped_alone_or_raised(corpus):
+    record, row = rewrite_with_bad_sample(corpus)
+    with make_loader(corpus.url, config(on_error="skip", shuffle_buffer=10_000)) as loader:
+        seen = Counter(p for batch in loader for p in positions(batch))
+        metrics = loader.metrics()
+    assert metrics["chunks_skipped"] == 1 and metrics["shards_skipped"] == 0
+    lost = Counter((episode_hash(row.episode), row.start + i) for i in range(row.steps))
+    assert seen == corpus.all_steps() - lost  # only that sample's rows are missing
+    with make_loader(corpus.url, config(on_error="raise")) as loader:
+        with pytest.raises(DatasetError, match="dtype float64") as caught:
+            for _ in loader:
+                pass
+    assert caught.value.shard == record.shard_path and caught.value.key == row.key
+    assert caught.value.field == "reward" or "reward" in str(caught.value)

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from dreamstream.datasets.loader.fetch import FetchCounters, FetchPolicy, load_shard
+from dreamstream.datasets.errors import DatasetError
+from dreamstream.datasets.loader.fetch import FetchCounters, FetchPolicy, decode_chunk, fetch_shard
 from dreamstream.datasets.loader.plan import BatchPlan, ChunkRef
 from dreamstream.datasets.reader import Dataset
 from dreamstream.datasets.spec import EpisodeSpec
@@ -30,7 +31,8 @@ Arrays = dict[str, np.ndarray]
 
 
 class ChunkStore:
-    """Decoded chunks that batch plans still need, fetched shard by shard (in `pool` threads if given)."""
+    """The chunks that batch plans still need: their shards fetched (ahead, in `pool` threads if given) and
+    kept undecoded; each chunk decoded when a batch first needs it and dropped when released."""
 
     def __init__(self, dataset: Dataset, policy: FetchPolicy, pool: ThreadPoolExecutor | None,
                  on_failure: Callable[[str], None] | None = None):
@@ -41,42 +43,57 @@ class ChunkStore:
         self.counters = FetchCounters()
         self.refs: Counter[tuple[str, str]] = Counter()
         self.shard_refs: Counter[str] = Counter()
-        self.data: dict[tuple[str, str], Arrays] = {}
         self.pending: dict[str, Future | ChunkRef] = {}
+        self.samples: dict[str, dict[str, dict[str, Any]]] = {}  # shard -> key -> undecoded sample
+        self.data: dict[tuple[str, str], Arrays] = {}
         self.failed: set[str] = set()
+        self.bad_chunks: set[tuple[str, str]] = set()
 
     def acquire(self, ref: ChunkRef) -> None:
         self.refs[ref.id] += 1
         self.shard_refs[ref.shard] += 1
-        if ref.id in self.data or ref.shard in self.pending or ref.shard in self.failed:
+        if ref.shard in self.samples or ref.shard in self.pending or ref.shard in self.failed:
             return
         if self.pool is None:
             self.pending[ref.shard] = ref  # fetched when first needed
         else:
-            self.pending[ref.shard] = self.pool.submit(load_shard, self.dataset, ref.record, self.policy,
+            self.pending[ref.shard] = self.pool.submit(fetch_shard, self.dataset, ref.record, self.policy,
                                                        self.counters)
 
     def _resolve(self, ref: ChunkRef) -> None:
         job = self.pending.pop(ref.shard)
         if isinstance(job, Future):
-            result = job.result()
+            samples = job.result()
         else:
-            result = load_shard(self.dataset, job.record, self.policy, self.counters)
-        if result is None:
+            samples = fetch_shard(self.dataset, job.record, self.policy, self.counters)
+        if samples is None:
             self.failed.add(ref.shard)
             if self.on_failure is not None:
                 self.on_failure(ref.shard)
-            return
-        for key, arrays in result.items():
-            if self.refs[(ref.shard, key)] > 0:
-                self.data.setdefault((ref.shard, key), arrays)
+        else:
+            self.samples[ref.shard] = samples
 
     def get(self, ref: ChunkRef) -> Arrays | None:
-        """The chunk's arrays; None if its shard could not be read (and errors are skipped)."""
+        """The chunk's arrays; None if its shard or the chunk itself could not be read (errors skipped)."""
         arrays = self.data.get(ref.id)
-        if arrays is None and ref.shard in self.pending:
+        if arrays is not None:
+            return arrays
+        if ref.shard in self.pending:
             self._resolve(ref)
-            arrays = self.data.get(ref.id)
+        samples = self.samples.get(ref.shard)
+        if samples is None or ref.id in self.bad_chunks:
+            return None
+        row = next(r for r in ref.record.samples if r.key == ref.key)
+        try:
+            arrays = decode_chunk(samples[ref.key], row, self.dataset, ref.record.shard_path)
+        except DatasetError as exc:
+            if self.policy.on_error == "raise":
+                raise
+            self.bad_chunks.add(ref.id)
+            self.counters.add("chunks_skipped")
+            log.warning("skipping a sample of %s: %s", self.dataset.url, exc)
+            return None
+        self.data[ref.id] = arrays
         return arrays
 
     def release(self, ref: ChunkRef) -> None:
@@ -87,6 +104,7 @@ class ChunkStore:
         self.shard_refs[ref.shard] -= 1
         if self.shard_refs[ref.shard] <= 0:
             del self.shard_refs[ref.shard]
+            self.samples.pop(ref.shard, None)
             job = self.pending.pop(ref.shard, None)
             if isinstance(job, Future):
                 job.cancel()
@@ -96,6 +114,7 @@ class ChunkStore:
             if isinstance(job, Future):
                 job.cancel()
         self.pending.clear()
+        self.samples.clear()
         self.data.clear()
 
 

@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 STATE_FORMAT = "dreamstream.loader"
 # Counters (totals since the start of the run, kept across resumes); docs/loader.md explains each.
 COUNTERS = ("batches", "steps", "padding_steps", "skipped_steps", "episodes_started", "chunks_continued",
-            "chunk_resets", "random_resets", "shards_read", "shards_skipped", "shard_retries", "bytes_read")
+            "chunk_resets", "random_resets", "shards_read", "shards_skipped", "shard_retries", "bytes_read",
+            "chunks_skipped")
 FOLLOW_COUNTERS = ("follow_relists", "follow_new_shards", "follow_replays")
 # Gauges are levels, not counts: the loader reports the latest value of each reader, summed or maxed.
 GAUGES = ("follow_pending_new", "follow_known_shards", "follow_lag_s")
