@@ -14,6 +14,8 @@ TARGETS: dict[str, str] = {
     "format": "dreamstream.datasets.bench",
     "loader": "dreamstream.datasets.loader.bench",
     "stats": "dreamstream.pipelines.bench",
+    "collect": "dreamstream.collect.bench",
+    "train": "dreamstream.train.bench",
 }
 
 

@@ -25,6 +25,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -65,6 +66,7 @@ class WorkerState:
     episodes: int = 0
     shards: int = 0
     done: bool = False
+    seconds: float = 0.0  # time spent in the collection loop (excludes start-up)
     error: str | None = None
     exitcode: int | None = None
 
@@ -264,6 +266,7 @@ def _worker_main(task: WorkerTask, conn, stop_event) -> None:
         pending.append((ret, length, terminal, name, version))
 
     rows = 0
+    started = time.monotonic()
     try:
         from dreamstream.collect.envs import make_env
         from dreamstream.collect.policies import make_policy
@@ -291,6 +294,7 @@ def _worker_main(task: WorkerTask, conn, stop_event) -> None:
                 shards[0] = len(writer.committed) - committed_before
                 return terminated.is_set() or stop_event.is_set()
 
+            loop_start = time.monotonic()
             rows, episodes = collect_loop(
                 envs, policy, add_step, [seed + e for e in range(n_envs)],
                 max_steps=task.steps, max_episodes=task.episodes, should_stop=should_stop,
@@ -298,14 +302,26 @@ def _worker_main(task: WorkerTask, conn, stop_event) -> None:
             )
         shards[0] = len(writer.committed) - committed_before
         flush(rows)
-        send(("done", task.index, shards[0], terminated.is_set() or stop_event.is_set()))
+        loop_seconds = time.monotonic() - loop_start
+        log.debug("worker %d: %d rows, %d episodes in %.2f s (%.0f steps/s; ready after %.2f s), %d shards",
+                  task.index, rows, episodes, loop_seconds, rows / max(loop_seconds, 1e-9), loop_start - started,
+                  shards[0])
+        send(("done", task.index, shards[0], terminated.is_set() or stop_event.is_set(), loop_seconds))
     except BaseException as exc:  # noqa: BLE001 - report everything, including KeyboardInterrupt
         flush(rows)
         kind = "user" if isinstance(exc, UserError) else "crash"
         send(("error", task.index, kind, str(exc), traceback.format_exc()))
-        conn.close()
-        os._exit(1)
+        _exit_now(conn, 1)
+    _exit_now(conn, 0)
+
+
+def _exit_now(conn, code: int) -> None:
+    """Leave without interpreter teardown (torch's takes about a second): everything is committed already."""
     conn.close()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 # -- parent side -----------------------------------------------------------------------------------------
@@ -458,7 +474,7 @@ class Collector:
             self.episodes.extend(out)
             return out
         if kind == "done":
-            state.shards, state.done = message[2], True
+            state.shards, state.done, state.seconds = message[2], True, message[4]
         elif kind == "error":
             _, _, err_kind, text, tb = message
             state.error = text if err_kind == "user" else tb

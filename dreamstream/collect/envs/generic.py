@@ -32,7 +32,7 @@ class GymEnv(gymnasium.Env):
             kwargs["max_episode_steps"] = int(config.time_limit)
         try:
             self._env = gymnasium.make(config.id, **kwargs)
-        except gymnasium.error.Error as exc:
+        except (gymnasium.error.Error, TypeError, ValueError) as exc:
             raise UserError(f"cannot make gymnasium env {config.id!r}: {exc}") from exc
         except ImportError as exc:
             raise UserError(f"gymnasium env {config.id!r} needs a package that is not installed: {exc}") from exc

@@ -60,7 +60,7 @@ class MiniGridEnv(gymnasium.Env):
             kwargs["max_steps"] = int(config.time_limit)
         try:
             self._env = gymnasium.make(config.id, disable_env_checker=True, **kwargs)
-        except gymnasium.error.Error as exc:
+        except (gymnasium.error.Error, TypeError, ValueError) as exc:
             raise UserError(f"cannot make MiniGrid env {config.id!r}: {exc}") from exc
         self._inner = self._env.unwrapped
         if not hasattr(self._inner, "grid") or not hasattr(self._inner, "agent_view_size"):
