@@ -48,6 +48,7 @@ class ChunkStore:
         self.data: dict[tuple[str, str], Arrays] = {}
         self.failed: set[str] = set()
         self.bad_chunks: set[tuple[str, str]] = set()
+        self.decoding: dict[tuple[str, str], Future] = {}
 
     def acquire(self, ref: ChunkRef) -> None:
         self.refs[ref.id] += 1
@@ -73,6 +74,21 @@ class ChunkStore:
         else:
             self.samples[ref.shard] = samples
 
+    def _decode(self, ref: ChunkRef, samples: dict[str, dict[str, Any]]) -> Arrays:
+        row = next(r for r in ref.record.samples if r.key == ref.key)
+        return decode_chunk(samples[ref.key], row, self.dataset, ref.record.shard_path)
+
+    def decode_ahead(self, ref: ChunkRef) -> None:
+        """Start decoding a chunk the next batch needs, in a fetch thread, if its shard is already here."""
+        if self.pool is None or ref.id in self.data or ref.id in self.decoding or ref.id in self.bad_chunks:
+            return
+        job = self.pending.get(ref.shard)
+        if isinstance(job, Future) and job.done():
+            self._resolve(ref)
+        samples = self.samples.get(ref.shard)
+        if samples is not None:
+            self.decoding[ref.id] = self.pool.submit(self._decode, ref, samples)
+
     def get(self, ref: ChunkRef) -> Arrays | None:
         """The chunk's arrays; None if its shard or the chunk itself could not be read (errors skipped)."""
         arrays = self.data.get(ref.id)
@@ -83,9 +99,9 @@ class ChunkStore:
         samples = self.samples.get(ref.shard)
         if samples is None or ref.id in self.bad_chunks:
             return None
-        row = next(r for r in ref.record.samples if r.key == ref.key)
         try:
-            arrays = decode_chunk(samples[ref.key], row, self.dataset, ref.record.shard_path)
+            job = self.decoding.pop(ref.id, None)
+            arrays = job.result() if job is not None else self._decode(ref, samples)
         except DatasetError as exc:
             if self.policy.on_error == "raise":
                 raise
@@ -101,6 +117,9 @@ class ChunkStore:
         if self.refs[ref.id] <= 0:
             del self.refs[ref.id]
             self.data.pop(ref.id, None)
+            job = self.decoding.pop(ref.id, None)
+            if job is not None:
+                job.cancel()
         self.shard_refs[ref.shard] -= 1
         if self.shard_refs[ref.shard] <= 0:
             del self.shard_refs[ref.shard]
@@ -110,23 +129,28 @@ class ChunkStore:
                 job.cancel()
 
     def close(self) -> None:
-        for job in self.pending.values():
+        for job in [*self.pending.values(), *self.decoding.values()]:
             if isinstance(job, Future):
                 job.cancel()
         self.pending.clear()
+        self.decoding.clear()
         self.samples.clear()
         self.data.clear()
 
 
 def fetch_ahead(plans: Iterator[BatchPlan], store: ChunkStore, lookahead: int = 1) -> Iterator[BatchPlan]:
-    """Acquire each plan's chunks `lookahead` batches before it is assembled, so fetches overlap."""
+    """Acquire each plan's chunks `lookahead` batches before it is assembled, so shard reads overlap; and
+    start decoding the chunks of the next batch while the current one is assembled."""
     ahead: deque[BatchPlan] = deque()
     for plan in plans:
         for ref in plan.acquire:
             store.acquire(ref)
         ahead.append(plan)
         if len(ahead) > lookahead:
-            yield ahead.popleft()
+            current = ahead.popleft()
+            for piece in ahead[0].pieces:
+                store.decode_ahead(piece.ref)
+            yield current
     while ahead:
         yield ahead.popleft()
 

@@ -178,6 +178,7 @@ class StreamingLoader:
         self._gauges: dict[int, dict[str, float]] = {}
         self._wait_s = 0.0
         self._parts: _InlineParts | _ThreadParts | _WorkerParts | None = None
+        self._length = (-1, 0)  # (epoch, batches in it)
 
     # -- what it reads -----------------------------------------------------------------------------------
 
@@ -193,7 +194,10 @@ class StreamingLoader:
         """Batches per epoch on this rank (fixed mode), the same on every rank."""
         if self.records is None:
             raise TypeError("a follow-mode loader is endless: it has no length")
-        return epoch_layout(self.records, self.rows * self.world_size, self.config, self.epoch)[1]
+        if self._length[0] != self.epoch:
+            self._length = (self.epoch, epoch_layout(self.records, self.rows * self.world_size, self.config,
+                                                     self.epoch)[1])
+        return self._length[1]
 
     # -- iteration -----------------------------------------------------------------------------------------
 
