@@ -119,6 +119,7 @@ def test_expert_policy_through_the_collector_turns_on_the_map(capsys, tmp_path):
     assert {c.row.policy for c in chunks(root)} == {"expert"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("store", ["s3", "gcs"])
 def test_collect_to_object_stores(capsys, request, store):
     root = request.getfixturevalue(f"{store}_url") + "/minigrid"
@@ -145,6 +146,7 @@ def test_library_start_poll_stop(tmp_path):
     assert sum(c.row.steps for c in chunks(root)) == summary.steps
 
 
+@pytest.mark.slow
 def test_mlflow_logging(capsys, tmp_path, mlflow_uri):
     from mlflow.tracking import MlflowClient
 
