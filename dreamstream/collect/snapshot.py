@@ -35,6 +35,17 @@ FORMAT = "dreamstream.policy"
 POINTER = "latest.json"
 
 
+class SnapshotReadError(UserError):
+    """A snapshot file that could not be read (yet): retried at the next poll, never refused."""
+
+
+def _same_spec(theirs: Any, mine: dict[str, Any]) -> bool:
+    try:
+        return isinstance(theirs, dict) and EpisodeSpec.from_json(theirs).to_json() == mine
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 def describe_spec(spec: dict[str, Any]) -> str:
     """A one-line summary of a spec's JSON: `grid (7, 7, 3) uint8 categorical, ...; action discrete(7)`."""
     fields = ", ".join(
@@ -108,8 +119,8 @@ class SnapshotPolicy:
         where = f"{self.url}/{pointer['path']}"
         try:
             raw = self.fs.cat_file(f"{self.root}/{pointer['path']}")
-        except (OSError, FileNotFoundError) as exc:
-            raise UserError(f"cannot read policy snapshot {where}: {exc}") from exc
+        except OSError as exc:  # FileNotFoundError included: the pointer may be ahead of an object store
+            raise SnapshotReadError(f"cannot read policy snapshot {where}: {exc}") from exc
         try:
             payload = torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
         except Exception as exc:  # torch raises UnpicklingError/RuntimeError for disallowed or bad files
@@ -118,7 +129,7 @@ class SnapshotPolicy:
             raise UserError(f"{where}: not a dreamstream policy snapshot (format must be {FORMAT!r})")
         mine = self.spec.to_json()
         theirs = payload.get("spec")
-        if not isinstance(theirs, dict) or EpisodeSpec.from_json(theirs).to_json() != mine:
+        if not _same_spec(theirs, mine):
             raise UserError(
                 f"policy snapshot {where} does not match the env: snapshot spec [{describe_spec(theirs or {})}] "
                 f"vs env spec [{describe_spec(mine)}]"
@@ -159,6 +170,9 @@ class SnapshotPolicy:
             return False
         try:
             self._load(pointer)
+        except SnapshotReadError as exc:
+            log.warning("%s (retrying at the next poll)", exc)
+            return False
         except UserError as exc:
             self._refused.add(pointer["version"])
             if self.actor is None:
