@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import get_worker_info
 
 from dreamstream.datasets.errors import DatasetError
 from dreamstream.datasets.loader.fetch import FetchCounters, FetchPolicy, decode_chunk, fetch_shard
@@ -171,8 +172,14 @@ class Assembler:
         self.rows, self.seq_len = rows, seq_len
         self.store = store
         self.pin = pin
+        self.shared = get_worker_info() is not None
 
     def _empty(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        if self.shared:  # in a DataLoader worker: allocate in shared memory, as torch's collate does, so
+            # sending the part to the trainer's process does not copy it there
+            numel = int(np.prod(shape))
+            template = torch.empty(0, dtype=dtype)
+            return template.new(template._typed_storage()._new_shared(numel)).view(shape)
         return torch.empty(shape, dtype=dtype, pin_memory=self.pin)
 
     def __call__(self, plan: BatchPlan, force_reset: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
