@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,7 @@ from dreamstream.errors import UserError
 log = logging.getLogger(__name__)
 
 PROGRESS_SECONDS = 0.5  # how often a worker reports to the parent
+EPISODE_MEMORY = 10_000  # finished episodes the parent keeps (Collector.episodes); totals count all
 STOP_CHECK_ROWS = 64  # how often (in rows) a worker looks at the shared stop event
 
 
@@ -82,17 +84,19 @@ class Summary:
     episodes: int
     shards: int
     seconds: float
-    returns: list[float] = field(default_factory=list)
+    returns: list[float] = field(default_factory=list)  # of the most recent EPISODE_MEMORY episodes
     lengths: list[int] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
     interrupted: bool = False
+    return_stats: tuple[float, float, float] | None = None  # (sum, min, max) over all episodes
+    length_sum: int = 0
 
     @property
     def steps_per_second(self) -> float:
         return self.steps / self.seconds if self.seconds > 0 else 0.0
 
     def to_json(self) -> dict[str, Any]:
-        returns = np.asarray(self.returns, np.float64)
+        stats, n = self.return_stats, self.episodes
         return {
             "root": self.root,
             "env": self.env_id,
@@ -102,10 +106,10 @@ class Summary:
             "shards": self.shards,
             "seconds": round(self.seconds, 3),
             "steps_per_s": round(self.steps_per_second, 1),
-            "return_mean": float(returns.mean()) if len(returns) else None,
-            "return_min": float(returns.min()) if len(returns) else None,
-            "return_max": float(returns.max()) if len(returns) else None,
-            "length_mean": float(np.mean(self.lengths)) if self.lengths else None,
+            "return_mean": stats[0] / n if stats and n else None,
+            "return_min": stats[1] if stats else None,
+            "return_max": stats[2] if stats else None,
+            "length_mean": self.length_sum / n if stats and n else None,
             "failed_workers": sorted(self.failed),
             "interrupted": self.interrupted,
         }
@@ -378,7 +382,9 @@ class Collector:
         self._stop_event = None
         self._started = 0.0
         self._stopping = False
-        self.episodes: list[Episode] = []
+        self.episodes: deque[Episode] = deque(maxlen=EPISODE_MEMORY)  # the most recent finished episodes
+        self._return_stats: tuple[float, float, float] | None = None
+        self._length_sum = 0
         self.card = None
 
     # -- setup ------------------------------------------------------------------------------------------
@@ -472,6 +478,10 @@ class Collector:
             out = [Episode(index, *e) for e in episodes]
             state.episodes += len(out)
             self.episodes.extend(out)
+            for episode in out:
+                total, low, high = self._return_stats or (0.0, episode.ret, episode.ret)
+                self._return_stats = (total + episode.ret, min(low, episode.ret), max(high, episode.ret))
+                self._length_sum += episode.length
             return out
         if kind == "done":
             state.shards, state.done, state.seconds = message[2], True, message[4]
@@ -521,6 +531,11 @@ class Collector:
                 deadline = None
         return self.summary()
 
+    def counts(self) -> tuple[int, int, int]:
+        """(steps, episodes, shards) reported so far by all workers."""
+        states = self.workers.values()
+        return sum(s.steps for s in states), sum(s.episodes for s in states), sum(s.shards for s in states)
+
     def summary(self) -> Summary:
         failed = {i: s.error for i, s in self.workers.items() if s.error}
         return Summary(
@@ -530,7 +545,7 @@ class Collector:
             shards=sum(s.shards for s in self.workers.values()),
             seconds=time.monotonic() - self._started if self._started else 0.0,
             returns=[e.ret for e in self.episodes], lengths=[e.length for e in self.episodes],
-            failed=failed, interrupted=self._stopping,
+            failed=failed, interrupted=self._stopping, return_stats=self._return_stats, length_sum=self._length_sum,
         )
 
     def run(self, progress: bool | None = None, mlflow_logger=None) -> Summary:

@@ -48,25 +48,25 @@ class Progress:
     def update(self, episodes: list) -> None:
         for episode in episodes:
             self.recent.append(episode.ret)
-        summary = self.collector.summary()
+        steps, n_episodes, shards = self.collector.counts()
         now = time.monotonic()
         t0, s0 = self._last
         if now - t0 >= 1.0:
-            self._rate = (summary.steps - s0) / (now - t0)
-            self._last = (now, summary.steps)
+            self._rate = (steps - s0) / (now - t0)
+            self._last = (now, steps)
         mean_return = sum(self.recent) / len(self.recent) if self.recent else float("nan")
         if self.tty:
             if self.bar is None:
                 self._open()
-            done = summary.steps if self._unit == "step" else summary.episodes
+            done = steps if self._unit == "step" else n_episodes
             self.bar.update(done - self._shown)
             self._shown = done
-            self.bar.set_postfix(steps_per_s=f"{self._rate:.0f}", episodes=summary.episodes,
+            self.bar.set_postfix(steps_per_s=f"{self._rate:.0f}", episodes=n_episodes,
                                  ret=f"{mean_return:.3g}", refresh=False)
         elif now - self._last_log >= self.log_seconds:
             self._last_log = now
             log.info("steps %d, episodes %d, %.0f steps/s, return (last %d) %.3g, shards %d",
-                     summary.steps, summary.episodes, self._rate, len(self.recent), mean_return, summary.shards)
+                     steps, n_episodes, self._rate, len(self.recent), mean_return, shards)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -99,7 +99,7 @@ class MlflowLogger:
 
     def update(self, collector, episodes: list) -> None:
         now_ms = int(time.time() * 1000)
-        steps = sum(s.steps for s in collector.workers.values())
+        steps = collector.counts()[0]
         for episode in episodes:
             self._pending.append(self._metric("episode/return", float(episode.ret), now_ms, steps))
             self._pending.append(self._metric("episode/length", float(episode.length), now_ms, steps))
