@@ -130,6 +130,15 @@ def test_stats_on_local_cluster_equal_independent_computation(tmp_path, card, sp
     assert shallow["actions"] == result.summary["actions"] and "observations" not in shallow
 
 
+def test_stats_on_local_cluster_from_s3(s3_url, card, spec, episodes, cluster):
+    """LocalCluster workers reach moto with the AWS_* / FSSPEC_S3_* variables they inherited at start."""
+    env = cluster.client.run(lambda: os.environ.get("FSSPEC_S3_ENDPOINT_URL"))
+    assert set(env.values()) == {os.environ["FSSPEC_S3_ENDPOINT_URL"]}
+    url = f"{s3_url}/ds"
+    partial = write_all(url, card, spec, episodes)
+    check(compute_stats(url, cluster, deep=True).summary, expected(episodes, partial))
+
+
 def test_stats_cli_json_and_html_report(tmp_path, card, spec, episodes, scheduler_address, capsys):
     url = str(tmp_path / "ds")
     partial = write_all(url, card, spec, episodes)
