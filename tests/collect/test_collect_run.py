@@ -166,3 +166,12 @@ def test_progress_bar(capsys, tmp_path):
     captured = capsys.readouterr()
     assert code == 0
     assert "steps_per_s" in captured.err and "300/300" in captured.err
+
+
+def test_bench_collect_prints_the_ratio_last(capsys, tmp_path):
+    code = main(["bench", "collect", "--env", "minigrid_empty", "--steps", "300", "--repeats", "1",
+                 "--worker-steps", "200", "--dir", str(tmp_path)])
+    assert code == 0
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last["bench"] == "collect" and last["env"] == "minigrid_empty" and list(last)[-1] == "ratio"
+    assert 0 < last["ratio"] < 2 and len(last["workers2_per_worker_steps_per_s"]) == 2
