@@ -168,6 +168,7 @@ def test_progress_bar(capsys, tmp_path):
     assert "steps_per_s" in captured.err and "300/300" in captured.err
 
 
+@pytest.mark.slow
 def test_bench_collect_prints_the_ratio_last(capsys, tmp_path):
     code = main(["bench", "collect", "--env", "minigrid_empty", "--steps", "300", "--repeats", "1",
                  "--worker-steps", "200", "--dir", str(tmp_path)])
