@@ -35,9 +35,10 @@ class LoaderConfig:
     """TBTT: a row's state is reset at a batch start with probability T / reset_interval, so on average
     once every reset_interval steps (PyDreamer's random resets); 0 disables them."""
     shuffle_buffer: int = 10_000
-    """Steps of decoded chunks held per reader waiting to be used: shards are shuffled, then chunks are
-    drawn at random from this buffer. Memory: about shuffle_buffer x bytes per step (12 KB for 64x64x3)
-    per reader. Larger also lets a chunked episode find its next chunk more often."""
+    """Steps of chunks held per reader waiting to be used: shards are shuffled, then chunks are drawn at
+    random from this buffer. Buffered shards stay compressed; a chunk is decoded when a batch first needs
+    it (TBTT: about one decoded chunk per row; windows: every buffered chunk once drawn, about
+    shuffle_buffer x 12 KB for 64x64x3 frames). Larger also lets a chunked episode find its next chunk."""
     workers: int = 0
     """DataLoader worker processes per rank. 0: one background thread in the trainer's process (best on
     2-4 cores: no copies between processes). On large machines 2-8 workers (each streams B / workers rows;
@@ -45,7 +46,8 @@ class LoaderConfig:
     prefetch: int = 2
     """Batches prepared ahead (per worker with workers > 0; 0 with workers = 0 reads synchronously)."""
     io_threads: int = 2
-    """Threads per reader that fetch, verify and decode shards ahead of use (0: fetch when first needed)."""
+    """Threads per reader that read and verify shards ahead of use and decode the next batch's chunks
+    (0: all of it in the reader's own thread, when first needed)."""
     on_error: Literal["skip", "raise"] = "skip"
     """A shard that still fails after `retries`: skip it (counted in metrics, its rows become padding with
     valid=False) or raise a DatasetError naming the shard."""

@@ -223,9 +223,12 @@ class StreamingLoader:
         parts = [self._parts.next() for _ in self.rows]
         self._wait_s += time.perf_counter() - started
         for worker, (_, info) in enumerate(parts):
+            # Parts of one batch come from every worker in turn, all at the same position.
             expected = (self.rank * len(self.rows) + worker, self.epoch, self._position)
             got = (info["reader"], info["epoch"], info["batch"])
-            if not self.config.follow and got != expected:
+            if self.config.follow:
+                expected, got = expected[:1] + (parts[0][1]["batch"],), got[:1] + got[2:]
+            if got != expected:
                 raise RuntimeError(f"loader parts out of order: got (reader, epoch, batch) {got}, expected {expected}")
             for name, value in info["counters"].items():
                 self._counters[name] = self._counters.get(name, 0) + value
@@ -245,8 +248,9 @@ class StreamingLoader:
         """Fixed mode: the rest of the current epoch, then the epoch counter moves on. Follow mode: endless."""
         if self.config.follow:
             while True:
+                batch = self._next()
                 self._position += 1
-                yield self._next()
+                yield batch
         if self._position >= len(self):
             self.epoch, self._position = self.epoch + 1, 0
         while self._position < len(self):

