@@ -153,15 +153,32 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+INHERIT = "inherit"
+
+
+def read_preset(name: str, config_dir: Path = CONFIG_DIR, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A preset's settings: the presets it names under `inherit:` first (in order), then its own keys."""
+    path = preset_path(name, config_dir)
+    if path.stem in _seen:
+        raise ConfigError(f"{path}: presets inherit from each other in a cycle: {' -> '.join((*_seen, path.stem))}")
+    try:
+        own = read_yaml(path)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    parents = own.pop(INHERIT, [])
+    if isinstance(parents, str):
+        parents = [parents]
+    data: dict[str, Any] = {}
+    for parent in parents:
+        data = merge(data, read_preset(parent, config_dir, (*_seen, path.stem)))
+    return merge(data, own)
+
+
 def load(cls: type[T], presets: typing.Sequence[str] = (), overrides: typing.Sequence[str] = ()) -> T:
     """Defaults of `cls`, then each preset in order, then each `key=value` override."""
     data: dict[str, Any] = {}
     for name in presets:
-        path = preset_path(name)
-        try:
-            data = merge(data, read_yaml(path))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        data = merge(data, read_preset(name))
     for text in overrides:
         data = merge(data, parse_override(text))
     return from_dict(cls, data)

@@ -34,20 +34,20 @@ class Settings:
 def load_settings(env: str, presets: Sequence[str] = (), overrides: Sequence[str] = ()) -> tuple[Settings, str]:
     """-> (Settings, preset name or ""). `env` is a preset (configs/NAME.yaml), a YAML file, or a gymnasium
     id (then the defaults apply with `env.id` set); `presets` stack on top in order, then `overrides`."""
-    data: dict[str, Any] = {}
-    preset = ""
     try:
         path = config.preset_path(env)
-        preset = path.stem
-        data = config.read_yaml(path)
     except config.ConfigError:
         if env.endswith((".yaml", ".yml")):
             raise UserError(f"preset file {env!r} does not exist") from None
-        data = {"env": {"id": env}}
+        data: dict[str, Any] = {"env": {"id": env}}
+        preset = ""
+    else:
+        preset = path.stem
+        data = config.read_preset(str(path))
     where = f"preset {preset!r}" if preset else f"env {env!r}"
     try:
         for name in presets:
-            data = config.merge(data, config.read_yaml(config.preset_path(name)))
+            data = config.merge(data, config.read_preset(name))
         for text in overrides:
             data = config.merge(data, config.parse_override(text))
         return config.from_dict(Settings, data), preset

@@ -67,3 +67,13 @@ def test_every_shipped_preset_loads_into_settings():
     for name in presets:
         settings = config.load(Settings, [name])
         assert settings.env.id, name
+
+
+def test_presets_inherit_in_order_and_cycles_are_named(tmp_path):
+    (tmp_path / "base.yaml").write_text("inner: {size: 8, rate: 2}\nname: base\n")
+    (tmp_path / "child.yaml").write_text("inherit: [base]\ninner: {size: 16}\n")
+    data = config.read_preset("child", config_dir=tmp_path)
+    assert config.from_dict(Outer, data).inner == Inner(size=16, rate=2.0)
+    (tmp_path / "base.yaml").write_text("inherit: child\n")
+    with pytest.raises(ConfigError, match="cycle: child -> base -> child"):
+        config.read_preset("child", config_dir=tmp_path)

@@ -38,31 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           help="plain log lines even on a terminal")
 
 
-def load_settings(env: str, overrides: list[str] | tuple[str, ...] = ()):
-    """-> (Settings, preset name or ""): a preset/YAML file, or a gymnasium id with the defaults."""
-    from dreamstream import config
-    from dreamstream.errors import UserError
-    from dreamstream.settings import Settings
-
-    data: dict = {}
-    preset = ""
-    try:
-        path = config.preset_path(env)
-        preset = path.stem
-        data = config.read_yaml(path)
-    except config.ConfigError:
-        if env.endswith((".yaml", ".yml")):
-            raise UserError(f"preset file {env!r} does not exist") from None
-        data = {"env": {"id": env}}
-    try:
-        for text in overrides:
-            data = config.merge(data, config.parse_override(text))
-        return config.from_dict(Settings, data), preset
-    except config.ConfigError as exc:
-        where = f"preset {preset!r}" if preset else f"env {env!r}"
-        raise UserError(f"{where}: {exc}") from exc
-
-
 def _resolve_env(settings, env_arg: str, preset: str):
     from dreamstream import config
     from dreamstream.collect.envs import resolve
@@ -82,8 +57,9 @@ def _resolve_env(settings, env_arg: str, preset: str):
 def run(args: argparse.Namespace) -> int:
     from dreamstream.collect.collector import Collector
     from dreamstream.collect.progress import MlflowLogger
+    from dreamstream.settings import load_settings
 
-    settings, preset = load_settings(args.env, args.overrides)
+    settings, preset = load_settings(args.env, overrides=args.overrides)
     collect = settings.collect
     for flag, key in (("workers", "workers"), ("policy", "policy"), ("seed", "seed"),
                       ("mlflow", "mlflow_tracking_uri"), ("mlflow_run", "mlflow_run_id")):
