@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from dreamstream.train.actions import ActionCodec
 from dreamstream.train.config import ModelConfig
-from dreamstream.train.functional import discount_weights, lambda_return
+from dreamstream.train.functional import discount_weights, lambda_return, masked_mean
 from dreamstream.train.heads import RewardHead, TerminalHead
 from dreamstream.train.networks import mlp
 from dreamstream.train.rssm import RSSM, RSSMState
@@ -86,8 +86,10 @@ def imagine(rssm: RSSM, actor: Actor, start: RSSMState, horizon: int, dynamics: 
 
 def actor_critic_losses(imagined: Imagined, actor: Actor, critic: Critic, critic_target: Critic,
                         reward_head: RewardHead, terminal_head: TerminalHead, config: ModelConfig,
-                        actor_grad: str) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-    """(actor loss, critic loss, metrics) of one imagined rollout batch."""
+                        actor_grad: str, start_weight: Tensor | None = None
+                        ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    """(actor loss, critic loss, metrics) of one imagined rollout batch; `start_weight` [N] (0/1) weights
+    each rollout (0: started from a padding row), in the losses and in every metric."""
     feats, actions = imagined
     horizon = actions.shape[0]
     assert feats.shape[0] == horizon + 1, (feats.shape, actions.shape)
@@ -99,8 +101,11 @@ def actor_critic_losses(imagined: Imagined, actor: Actor, critic: Critic, critic
         returns = lambda_return(reward, target_value, cont[1:], config.gamma, config.return_lambda)
     weight = discount_weights(cont[:-1]).detach()
 
+    def mean(x: Tensor) -> Tensor:  # over time and the rollouts that count
+        return masked_mean(x, start_weight)
+
     value = critic(feats[:-1].detach())
-    loss_critic = (0.5 * (value - returns.detach()).square() * weight).mean()
+    loss_critic = mean(0.5 * (value - returns.detach()).square() * weight)
 
     params = actor(feats[:-1].detach())
     entropy = actor.dist.entropy(params)
@@ -111,17 +116,17 @@ def actor_critic_losses(imagined: Imagined, actor: Actor, critic: Critic, critic
         objective = actor.dist.log_prob(params, actions.detach()) * advantage
     else:
         raise ValueError(f"unknown actor_grad {actor_grad!r}; expected reinforce or dynamics")
-    loss_actor = (-(objective + config.actor_entropy * entropy) * weight).mean()
+    loss_actor = mean(-(objective + config.actor_entropy * entropy) * weight)
 
     with torch.no_grad():
         metrics = {
             "loss/actor": loss_actor.detach(),
             "loss/critic": loss_critic.detach(),
-            "entropy/policy": entropy.mean(),
-            "value/mean": value.mean(),
-            "value/start": value[0].mean(),
-            "return/mean": returns.mean(),
-            "reward/imagined": reward.mean(),
-            "cont/imagined": cont.mean(),
+            "entropy/policy": mean(entropy),
+            "value/mean": mean(value),
+            "value/start": mean(value[0]),
+            "return/mean": mean(returns),
+            "reward/imagined": mean(reward),
+            "cont/imagined": mean(cont),
         }
     return loss_actor, loss_critic, metrics

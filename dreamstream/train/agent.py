@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from dreamstream.datasets.spec import EpisodeSpec
 from dreamstream.train.acting import PolicyState, initial_policy_state, policy_step
 from dreamstream.train.actor_critic import Actor, Critic, actor_critic_losses, imagine, resolve_actor_grad
+from dreamstream.train.batch import mask_padding
 from dreamstream.train.config import ModelConfig
 from dreamstream.train.encoders import MAP_FIELD, split_fields
 from dreamstream.train.networks import init_weights
@@ -74,19 +75,23 @@ class Agent(nn.Module):
 
     def model_losses(self, batch: dict[str, Tensor], state: RSSMState
                      ) -> tuple[WorldModelOutput, Tensor, dict[str, Tensor]]:
-        """World-model output, probe loss and probe metrics of a batch (one compilable graph)."""
-        wm = self.wm(batch, state)
+        """World-model output, probe loss and probe metrics of a batch (one compilable graph); padding rows
+        (`valid` False) weigh 0 in every loss."""
+        batch, weight = mask_padding(batch)
+        wm = self.wm.loss(batch, state, weight)
         if self.probe is not None:
-            loss_probe, probe_metrics = self.probe(wm.features[:, :, 0], batch[MAP_FIELD])
+            loss_probe, probe_metrics = self.probe(wm.features[:, :, 0], batch[MAP_FIELD], weight)
         else:
             loss_probe, probe_metrics = torch.zeros((), device=wm.loss.device), {}
         return wm, loss_probe, probe_metrics
 
-    def behavior_losses(self, start: RSSMState) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        """(actor loss, critic loss, metrics) imagining from `start` [N, ...] (one compilable graph)."""
+    def behavior_losses(self, start: RSSMState, start_weight: Tensor | None = None
+                        ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """(actor loss, critic loss, metrics) imagining from `start` [N, ...] (one compilable graph);
+        `start_weight` [N] (0 for states of padding rows) weights each rollout."""
         imagined = imagine(self.wm.rssm, self.actor, start, self.config.imag_horizon, self.actor_grad == "dynamics")
         return actor_critic_losses(imagined, self.actor, self.critic, self.critic_target, self.wm.reward,
-                                   self.wm.terminal, self.config, self.actor_grad)
+                                   self.wm.terminal, self.config, self.actor_grad, start_weight)
 
     def compile(self, **options: Any) -> None:
         """torch.compile the two graphs of `losses` (the world model's and the behaviour's) in place."""
@@ -103,10 +108,14 @@ class Agent(nn.Module):
         model_fn = getattr(self, "_model_fn", self.model_losses)
         behavior_fn = getattr(self, "_behavior_fn", self.behavior_losses)
         wm, loss_probe, probe_metrics = model_fn(batch, state)
-        # Imagine from every posterior state (all T x B x I of them), detached from the world-model loss.
+        # Imagine from every posterior state (all T x B x I of them), detached from the world-model loss;
+        # rollouts from padding rows weigh 0 (kept rather than dropped: static shapes compile).
         start = RSSMState(*(s.detach().flatten(0, 2) for s in wm.states))
+        start_weight = None
+        if wm.weight is not None:
+            start_weight = wm.weight.unsqueeze(-1).expand(*wm.states.deter.shape[:3]).flatten()
         with frozen(self.wm):
-            loss_actor, loss_critic, ac_metrics = behavior_fn(start)
+            loss_actor, loss_critic, ac_metrics = behavior_fn(start, start_weight)
         losses = {"model": wm.loss, "actor": loss_actor, "critic": loss_critic, "probe": loss_probe}
         assert tuple(losses) == LOSS_KEYS
         metrics = {**wm.metrics, **ac_metrics, **probe_metrics}

@@ -3,6 +3,10 @@
 A batch is a dict of time-major tensors [T, B, ...]: every observation field the model reads, `action`
 (int64 [T, B] or float32 [T, B, *shape]), `reward` float32, and bool `is_first`, `is_terminal`, `reset`
 (`is_last` may be present; the maths never reads it). Checking costs no device sync: values are not read.
+
+A loader batch also holds bool `valid` [T, B]: False on padding rows (rows no chunk covers, or whose shard
+was skipped). `mask_padding` makes padding inert: those rows are zeroed, the model state restarts on them and
+on the row after each, and the losses weight them 0 (docs: the loader's "Batch fields").
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from dreamstream.errors import UserError
 
 ROW_FIELDS = ("action", "reward", "is_first", "is_terminal", "reset")
 """Non-observation fields the training step reads."""
+
+VALID = "valid"
+"""Optional bool [T, B] field: False on padding rows, which must train nothing."""
 
 _RESET = FieldSpec(shape=(), dtype="bool", kind="flag")
 
@@ -50,3 +57,26 @@ def check_batch(batch: dict[str, Tensor], spec: EpisodeSpec, fields: list[str]) 
 def to_device(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
     """Move every tensor (non-blocking from pinned memory)."""
     return {name: t.to(device, non_blocking=True) for name, t in batch.items()}
+
+
+def mask_padding(batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], Tensor | None]:
+    """(batch with padding made inert, float weight [T, B] = valid) or (batch, None) when it has no `valid`.
+
+    Every [T, B, ...] field is zeroed on padding rows (so garbage there, even NaN or an out-of-range class,
+    cannot reach a loss or a gradient), and `reset` is set on padding rows and on the row after each (so no
+    state computed from padding carries into real data). No device sync: values are not read.
+    """
+    if VALID not in batch:
+        return batch, None
+    valid = batch[VALID].to(torch.bool)
+    invalid = ~valid
+    out: dict[str, Tensor] = {}
+    for name, tensor in batch.items():
+        if name != VALID and tuple(tensor.shape[:2]) == tuple(valid.shape):
+            keep = valid.reshape(*valid.shape, *([1] * (tensor.dim() - 2)))
+            tensor = torch.where(keep, tensor, torch.zeros((), dtype=tensor.dtype, device=tensor.device))
+        out[name] = tensor
+    after = torch.cat([torch.zeros_like(invalid[:1]), invalid[:-1]])  # the row after a padding row
+    out["reset"] = batch["reset"] | invalid | after
+    out[VALID] = valid
+    return out, valid.float()

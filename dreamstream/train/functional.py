@@ -121,3 +121,14 @@ def discount_weights(cont: Tensor) -> Tensor:
     imagined rollout from a terminal start state carries no weight). Returns cumprod along time.
     """
     return torch.cumprod(cont, 0)
+
+
+def masked_mean(x: Tensor, weight: Tensor | None) -> Tensor:
+    """Mean of x over the elements where `weight` (0/1, broadcastable to x) is 1; the plain mean without one.
+
+    An all-zero weight gives 0 (not NaN), so a batch of padding only trains nothing.
+    """
+    if weight is None:
+        return x.mean()
+    weight = weight.to(x.dtype).expand_as(x)
+    return (x * weight).sum() / weight.sum().clamp(min=1.0)

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from dreamstream.datasets.spec import FieldSpec
 from dreamstream.train.config import ModelConfig
 from dreamstream.train.decoders import CategoricalDecoder
+from dreamstream.train.functional import masked_mean
 
 
 class MapProbe(nn.Module):
@@ -22,15 +23,20 @@ class MapProbe(nn.Module):
         self.decoder = CategoricalDecoder(field, config.feature_size, config.probe_hidden, config.probe_layers,
                                           config.layer_norm)
 
-    def forward(self, features: Tensor, target: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(self, features: Tensor, target: Tensor, weight: Tensor | None = None
+                ) -> tuple[Tensor, dict[str, Tensor]]:
+        """features [T, B, F], target [T, B, *map]; `weight` [T, B] (0 on padding rows) masks every mean."""
         features = features.detach()
-        loss = self.decoder.loss(features, target).mean()
+        loss = masked_mean(self.decoder.loss(features, target), weight)
         with torch.no_grad():
             pred = self.decoder.predict(self.decoder(features))
             correct = pred == target.long()
+            cells = correct.all(-1).float()
+            cell_weight = None if weight is None else weight.reshape(*weight.shape, *[1] * (cells.dim() - 2))
+            chan_weight = None if weight is None else weight.reshape(*weight.shape, *[1] * (correct.dim() - 2))
             metrics = {
                 "loss/probe": loss.detach(),
-                "probe/map_acc": correct.float().mean(),
-                "probe/map_cell_acc": correct.all(-1).float().mean(),
+                "probe/map_acc": masked_mean(correct.float(), chan_weight),
+                "probe/map_cell_acc": masked_mean(cells, cell_weight),
             }
         return loss, metrics

@@ -4,6 +4,8 @@ Loss per step and posterior sample i: kl_weight * KL_balanced + sum of weighted 
 (every input field, reward, termination). With `iwae_samples` = I > 1 the I samples of each step are
 combined into the importance-weighted bound -log mean_i exp(-loss_i) with the sampled KL log q(z) - log p(z)
 (PyDreamer's IWAE option); with I = 1 it is the usual ELBO with the analytic KL.
+
+Padding rows of a loader batch (`valid` False) weigh 0 in the loss and in every metric (batch.mask_padding).
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from torch import Tensor, nn
 
 from dreamstream.datasets.spec import EpisodeSpec
 from dreamstream.train.actions import ActionCodec
+from dreamstream.train.batch import mask_padding
 from dreamstream.train.config import ModelConfig
 from dreamstream.train.decoders import loss_weight, make_decoder
 from dreamstream.train.encoders import MultiEncoder, split_fields
-from dreamstream.train.functional import iwae_loss, kl_balanced
+from dreamstream.train.functional import iwae_loss, kl_balanced, masked_mean
 from dreamstream.train.heads import RewardHead, TerminalHead
 from dreamstream.train.rssm import RSSM, Observed, RSSMState
 
@@ -31,6 +34,7 @@ class WorldModelOutput(NamedTuple):
     states: RSSMState  # [T, B, I, ...] posterior states, for imagination
     last: RSSMState  # [B, ...] state after the last row (sample 0), for the next batch
     metrics: dict[str, Tensor]
+    weight: Tensor | None  # [T, B] 1 on real rows, 0 on padding (None: the batch had no `valid`)
 
 
 def expand_samples(x: Tensor, samples: int) -> Tensor:
@@ -72,7 +76,12 @@ class WorldModel(nn.Module):
         return out
 
     def forward(self, batch: dict[str, Tensor], state: RSSMState) -> WorldModelOutput:
-        """The world-model loss of a batch and everything derived from its posterior."""
+        """The world-model loss of a batch (padding rows weigh 0) and everything derived from its posterior."""
+        batch, weight = mask_padding(batch)
+        return self.loss(batch, state, weight)
+
+    def loss(self, batch: dict[str, Tensor], state: RSSMState, weight: Tensor | None) -> WorldModelOutput:
+        """`forward` on a batch that went through mask_padding already (weight [T, B] or None)."""
         cfg = self.config
         samples = cfg.iwae_samples
         steps, batch_size = batch["reset"].shape
@@ -80,6 +89,9 @@ class WorldModel(nn.Module):
 
         def split(x: Tensor) -> Tensor:  # [T, B*I, ...] -> [T, B, I, ...]
             return x.reshape(steps, batch_size, samples, *x.shape[2:])
+
+        def mean(x: Tensor) -> Tensor:  # [T, B] or [T, B, I] -> scalar over real rows
+            return masked_mean(x, None if weight is None else weight.reshape(*weight.shape, *[1] * (x.dim() - 2)))
 
         states = RSSMState(split(seq.deter), split(seq.stoch))
         post, prior = split(seq.post), split(seq.prior)
@@ -91,7 +103,7 @@ class WorldModel(nn.Module):
             loss = decoder.loss(features, expand_samples(batch[name], samples))
             assert loss.shape == recon.shape, (name, loss.shape)
             recon = recon + self.weights[name] * loss
-            metrics[f"loss/{name}"] = loss.detach().mean()
+            metrics[f"loss/{name}"] = mean(loss.detach())
         loss_reward = self.reward.loss(features, expand_samples(batch["reward"], samples))
         loss_terminal = self.terminal.loss(features, expand_samples(batch["is_terminal"], samples))
         recon = recon + cfg.reward_weight * loss_reward + cfg.terminal_weight * loss_terminal
@@ -105,31 +117,39 @@ class WorldModel(nn.Module):
             kl = cfg.kl_balance * (logq.detach() - logp) + (1 - cfg.kl_balance) * (logq - logp.detach())
             kl_exact = latent.kl(post, prior).detach()
         assert kl.shape == recon.shape, (kl.shape, recon.shape)
-        loss = iwae_loss(recon + cfg.kl_weight * kl, dim=2).mean()
+        loss = mean(iwae_loss(recon + cfg.kl_weight * kl, dim=2))
 
         with torch.no_grad():
             metrics.update({
                 "loss/model": loss.detach(),
-                "loss/reward": loss_reward.mean(),
-                "loss/terminal": loss_terminal.mean(),
-                "loss/kl": kl_exact.mean(),
-                "entropy/prior": latent.entropy(prior).mean(),
-                "entropy/post": latent.entropy(post).mean(),
+                "loss/reward": mean(loss_reward),
+                "loss/terminal": mean(loss_terminal),
+                "loss/kl": mean(kl_exact),
+                "entropy/prior": mean(latent.entropy(prior)),
+                "entropy/post": mean(latent.entropy(post)),
             })
-        return WorldModelOutput(loss, features, states, seq.last, metrics)
+        last = seq.last
+        if weight is not None:  # a row that ends in padding hands the next batch a fresh state
+            keep = weight[-1].unsqueeze(-1)
+            last = RSSMState(last.deter * keep, last.stoch * keep)
+        return WorldModelOutput(loss, features, states, last, metrics, weight)
 
     @torch.no_grad()
     def dream(self, batch: dict[str, Tensor], state: RSSMState, context: int) -> dict[str, Tensor]:
         """Open-loop predictions for videos: reconstructions of the first `context` rows, then the prior rolled
-        forward under the batch's own actions. Returns field -> [T, B, ...] in the data's dtypes, plus
-        `reward` and `cont` (continuation probability) predictions [T, B]."""
+        forward under the batch's own actions (from a zero state where `reset` is set, as `observe` does).
+        Returns field -> [T, B, ...] in the data's dtypes, plus `reward` and `cont` (continuation probability)
+        predictions [T, B]."""
+        batch, _ = mask_padding(batch)
         steps = batch["reset"].shape[0]
         assert 0 < context <= steps, (context, steps)
         seq = self.observe({k: v[:context] for k, v in batch.items()}, state, sample=False)
         deters, stochs = [seq.deter], [seq.stoch]
         action = self.codec.encode(batch["action"], batch["is_first"])
+        keep = (~batch["reset"]).unsqueeze(-1).float()
         current = seq.last
         for t in range(context, steps):
+            current = RSSMState(current.deter * keep[t], current.stoch * keep[t])
             current, _ = self.rssm.img_step(current, action[t], sample=False)
             deters.append(current.deter[None])
             stochs.append(current.stoch[None])
