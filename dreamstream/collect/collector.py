@@ -158,11 +158,13 @@ def collect_loop(
     should_stop: Callable[[], bool] = lambda: False,
     on_episode: Callable[[float, int, bool, str, int], None] | None = None,
     on_rows: Callable[[int], None] | None = None,
+    throttle: Callable[[int], None] | None = None,
 ) -> tuple[int, int]:
     """Step `envs` with `policy`, handing every row to `add_step(row, slot, policy, version)`.
 
     Returns (rows, episodes). Stops at `max_steps` rows, `max_episodes` finished episodes, or when
     `should_stop()` (checked every STOP_CHECK_ROWS rows) says so; the caller's writer seals what is open.
+    `throttle(rows)`, called at the same checks, may block to hold collection back (online training).
     """
     n = len(envs)
     uses_obs = getattr(policy, "uses_observations", True)
@@ -206,6 +208,8 @@ def collect_loop(
             if on_rows is not None:
                 on_rows(rows_total)
             stop = stop or should_stop()
+            if throttle is not None and not stop:
+                throttle(rows_total)
         if stop:
             if on_rows is not None:
                 on_rows(rows_total)
@@ -238,9 +242,10 @@ class WorkerTask:
     episodes: int | None
     storage_options: dict[str, Any] | None = None
     log_level: int = logging.INFO
+    workers: int = 1
 
 
-def _worker_main(task: WorkerTask, conn, stop_event) -> None:
+def _worker_main(task: WorkerTask, conn, stop_event, budget) -> None:
     """Entry point of a worker process: never raises; reports progress, the end or a traceback."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent coordinates Ctrl-C (it reaches the whole group)
     terminated = threading.Event()
@@ -298,11 +303,18 @@ def _worker_main(task: WorkerTask, conn, stop_event) -> None:
                 shards[0] = len(writer.committed) - committed_before
                 return terminated.is_set() or stop_event.is_set()
 
+            def throttle(rows: int) -> None:
+                # budget: env steps all workers may have taken (-1: no limit); this worker takes its share.
+                while 0 <= budget.value <= rows * task.workers and not should_stop():
+                    writer.commit_if_due()  # data already collected still reaches the trainer on time
+                    on_rows(rows)
+                    time.sleep(0.05)
+
             loop_start = time.monotonic()
             rows, episodes = collect_loop(
                 envs, policy, add_step, [seed + e for e in range(n_envs)],
                 max_steps=task.steps, max_episodes=task.episodes, should_stop=should_stop,
-                on_episode=on_episode, on_rows=on_rows,
+                on_episode=on_episode, on_rows=on_rows, throttle=throttle,
             )
         shards[0] = len(writer.committed) - committed_before
         flush(rows)
@@ -380,6 +392,8 @@ class Collector:
         self._processes: dict[int, Any] = {}
         self._conns: dict[int, Any] = {}
         self._stop_event = None
+        self._budget = None
+        self._allowed_steps = -1
         self._started = 0.0
         self._stopping = False
         self.episodes: deque[Episode] = deque(maxlen=EPISODE_MEMORY)  # the most recent finished episodes
@@ -423,6 +437,7 @@ class Collector:
             self.prepare()
         ctx = multiprocessing.get_context("spawn")
         self._stop_event = ctx.Event()
+        self._budget = ctx.Value("q", self._allowed_steps, lock=False)
         self._started = time.monotonic()
         n = self.collect.workers
         for index in range(n):
@@ -431,13 +446,14 @@ class Collector:
                 writer=self.writer, policy=self.collect.policy,
                 steps=split(self.collect.steps, n, index), episodes=split(self.collect.episodes, n, index),
                 storage_options=self.storage_options, log_level=logging.getLogger().getEffectiveLevel(),
+                workers=n,
             )
             self.workers[index] = WorkerState(index)
             if task.steps == 0 or task.episodes == 0:
                 self.workers[index].done = True
                 continue
             reader, writer = ctx.Pipe(duplex=False)
-            process = ctx.Process(target=_worker_main, args=(task, writer, self._stop_event),
+            process = ctx.Process(target=_worker_main, args=(task, writer, self._stop_event, self._budget),
                                   name=f"dreamstream-collect-{index}", daemon=False)
             process.start()
             writer.close()
@@ -446,6 +462,15 @@ class Collector:
         log.info("collecting %s with policy %s: %d worker(s) -> %s", self.env.id, self.collect.policy, n, self.root)
 
     # -- running --------------------------------------------------------------------------------------
+
+    def allow_steps(self, total: int) -> None:
+        """Let the workers take `total` env steps in all (-1: no limit); they wait once they reach it.
+
+        The online trainer raises it with every gradient step, which keeps a fixed ratio of env steps to
+        gradient steps instead of letting collectors take the cores the learner needs."""
+        self._allowed_steps = total
+        if self._budget is not None:
+            self._budget.value = total
 
     @property
     def running(self) -> bool:

@@ -204,6 +204,10 @@ class EpisodeWriter:
         episode.chunk += 1
         episode.start += steps
 
+    def commit_if_due(self) -> None:
+        """Commit if the open shard reached its size or age limit (for callers that pause between steps)."""
+        self._maybe_commit()
+
     def _maybe_commit(self) -> None:
         too_big = self._buffer.tell() >= self.config.shard_max_bytes
         too_old = (

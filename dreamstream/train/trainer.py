@@ -88,6 +88,7 @@ class Trainer:
         self.collector: Collector | None = None
         self.evaluator: Evaluator | None = None
         self.tracker: MlflowRun | None = None
+        self._prefill_budget = 0
         self._stop_signal: int | None = None
         self.device = default_device() if self.cfg.device == "auto" else torch.device(self.cfg.device)
 
@@ -107,6 +108,7 @@ class Trainer:
                 metrics, state = self.learner.train_step(batch, state)
                 window.add(metrics)
                 step = self.learner.step
+                self.pace_collectors()
                 bar.update(1)
                 if step % self.cfg.log_interval == 0:
                     self.log_metrics(step, window.take(), bar)
@@ -146,6 +148,7 @@ class Trainer:
                             f"{self.loader.spec.to_json()} vs {spec.to_json()}")
         if self.resume:
             self.load_checkpoint()
+        self._first_step = self.learner.step
         self.tracker = MlflowRun(self.cfg.mlflow_tracking_uri, self.cfg.mlflow_experiment, run_id=self._mlflow_run_id,
                                  run_name=Path(self.paths.run).name, tags={"dreamstream.command": "train"},
                                  owns_run=True)
@@ -164,9 +167,19 @@ class Trainer:
         self.collector = Collector(self.settings.env, self.paths.data, collect, self.settings.data,
                                    preset=self.preset, description=f"online training data of run {self.paths.run}")
         self.collector.prepare()
+        if self.cfg.env_steps_per_grad_step:
+            have = sum(r.steps for r in Dataset(self.paths.data).records())
+            self._prefill_budget = max(self.cfg.prefill_steps - have, 0)
+            self.collector.allow_steps(self._prefill_budget)
         self.collector.start()
         self._wait_for_prefill()
         return self.collector.card.spec
+
+    def pace_collectors(self) -> None:
+        """Online: allow the collectors `env_steps_per_grad_step` more env steps per gradient step."""
+        if self.collector is not None and self.cfg.env_steps_per_grad_step:
+            trained = self.learner.step - self._first_step
+            self.collector.allow_steps(self._prefill_budget + int(trained * self.cfg.env_steps_per_grad_step))
 
     def _wait_for_prefill(self) -> None:
         dataset = Dataset(self.paths.data)

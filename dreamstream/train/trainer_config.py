@@ -27,6 +27,9 @@ class TrainConfig:
     """Held-out dataset URL: its world-model loss is logged as `test/*` every `test_interval` steps."""
     prefill_steps: int = 5_000
     """Online: env steps in the dataset before the first gradient step (collected by a random policy)."""
+    env_steps_per_grad_step: float = 0.0
+    """Online: env steps the collectors may take per gradient step after the prefill (they wait when ahead);
+    0: no limit. On a small machine the collectors otherwise take the cores the learner needs."""
     device: str = "auto"
     """`auto` (cuda if present, else cpu), `cpu`, `cuda`, `cuda:1`, ..."""
     seed: int = 0
@@ -62,6 +65,7 @@ class TrainConfig:
                      "checkpoint_interval": self.checkpoint_interval, "test_interval": self.test_interval}
         bad = [f"{k}={v}" for k, v in intervals.items() if v < 1]
         bad += [f"{k}={v}" for k, v in {"eval_interval": self.eval_interval, "gif_interval": self.gif_interval,
-                                         "steps": self.steps, "prefill_steps": self.prefill_steps}.items() if v < 0]
+                                         "steps": self.steps, "prefill_steps": self.prefill_steps,
+                                         "env_steps_per_grad_step": self.env_steps_per_grad_step}.items() if v < 0]
         if bad:
             raise ValueError(f"train settings out of range: {', '.join(bad)}")
