@@ -52,10 +52,10 @@ def test_a_shard_committed_later_is_read_within_the_relist_interval(tmp_path, sp
         state = loader.state_dict()
     assert arrived_at is not None, "the new shard never reached a batch"
     # Listed and read within the interval (plus the batches already prepared ahead, and a busy machine).
-    assert seen_at is not None and seen_at < INTERVAL + 2.0
+    assert seen_at is not None and seen_at < INTERVAL + 3.0
     assert metrics["follow_new_shards"] == initial + 1  # each shard read as new once, never again
     assert metrics["follow_replays"] > 0
-    assert 0 <= metrics["follow_lag_s"] < INTERVAL + 2.0
+    assert 0 <= metrics["follow_lag_s"] < INTERVAL + 3.0
     assert record.name in state["seen"] and len(state["seen"]) == initial + 1
 
 
