@@ -60,14 +60,15 @@ def new_writer_id() -> str:
 
 @dataclass
 class _OpenEpisode:
-    """Rows of one slot's current episode that are not yet in a sample."""
+    """One slot's current episode: rows not yet in a sample, written in place into chunk-sized buffers."""
 
     episode: str
     policy: str
     policy_version: int
     chunk: int = 0
     start: int = 0
-    rows: list[dict[str, np.ndarray]] = field(default_factory=list)
+    pending: int = 0  # rows in `buffers` not yet sealed into a sample
+    buffers: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class EpisodeWriter:
@@ -90,6 +91,11 @@ class EpisodeWriter:
         self.fs, self.root = open_fs(root, storage_options)
         self.card = ensure_card(self.fs, self.root, card, url=root)
         self.spec = self.card.spec
+        # name -> (step shape, dtype, reserved row field), resolved once for the per-row checks
+        self._field_checks = {
+            name: (f.shape, np.dtype(f.dtype), name in RESERVED) for name, f in self.spec.fields.items()
+        }
+        self._slot_buffers: dict[int, dict[str, np.ndarray]] = {}  # reused across a slot's episodes
         self.writer_id = writer_id or new_writer_id()
         self.committed: list[CommitRecord] = []
         self._episodes: dict[int, _OpenEpisode] = {}
@@ -105,7 +111,7 @@ class EpisodeWriter:
         if row["is_first"]:
             if episode is not None:
                 raise ValueError(f"slot {slot}: a new episode started (is_first) before the last one ended (is_last)")
-            episode = self._episodes[slot] = _OpenEpisode(uuid.uuid4().hex[:16], policy, policy_version)
+            episode = self._episodes[slot] = self._open_episode(slot, policy, policy_version)
         elif episode is None:
             raise ValueError(f"slot {slot}: the first row of an episode must have is_first=True")
         elif (policy, policy_version) != (episode.policy, episode.policy_version):
@@ -113,13 +119,23 @@ class EpisodeWriter:
             episode.policy, episode.policy_version = policy, policy_version
         if self._first_step_at is None:
             self._first_step_at = time.monotonic()
-        episode.rows.append(row)
+        for name, value in row.items():
+            episode.buffers[name][episode.pending] = value
+        episode.pending += 1
         if row["is_last"]:
             self._seal(episode)
             del self._episodes[slot]
-        elif len(episode.rows) >= self.config.chunk_steps:
+        elif episode.pending >= self.config.chunk_steps:
             self._seal(episode)
         self._maybe_commit()
+
+    def _open_episode(self, slot: int, policy: str, policy_version: int) -> _OpenEpisode:
+        buffers = self._slot_buffers.get(slot)
+        if buffers is None:
+            rows = self.config.chunk_steps
+            buffers = {name: np.empty((rows, *shape), dtype) for name, (shape, dtype, _) in self._field_checks.items()}
+            self._slot_buffers[slot] = buffers
+        return _OpenEpisode(uuid.uuid4().hex[:16], policy, policy_version, buffers=buffers)
 
     def add_episode(self, arrays: dict[str, np.ndarray], policy: str = "unknown", policy_version: int = 0) -> None:
         """Append a whole episode given as [T, ...] arrays of every field (flags included).
@@ -140,22 +156,20 @@ class EpisodeWriter:
             self._maybe_commit()
 
     def _checked_row(self, row: dict[str, Any], slot: int) -> dict[str, np.ndarray]:
-        fields = self.spec.fields
-        if row.keys() != fields.keys():
-            missing, extra = sorted(fields.keys() - row.keys()), sorted(row.keys() - fields.keys())
+        """The row as arrays of the spec's shapes and dtypes (the hot path: one dict lookup per field)."""
+        if row.keys() != self._field_checks.keys():
+            missing, extra = sorted(self._field_checks - row.keys()), sorted(row.keys() - self._field_checks.keys())
             raise SpecError(f"slot {slot}: row fields do not match the spec (missing {missing}, unexpected {extra})")
         out = {}
-        for name, spec in fields.items():
+        for name, (shape, dtype, reserved) in self._field_checks.items():
             value = row[name]
-            if name in RESERVED:  # python scalars and env-native dtypes are normal here
-                value = np.asarray(value, dtype=spec.dtype)
-            else:
+            if reserved:  # python scalars and env-native dtypes are normal here
+                value = np.asarray(value, dtype=dtype)
+            elif type(value) is not np.ndarray:
                 value = np.asarray(value)
-            if value.shape != spec.shape or value.dtype != np.dtype(spec.dtype):
-                raise SpecError(
-                    f"slot {slot}: field {name!r} is {value.dtype}{list(value.shape)}, "
-                    f"the spec says {spec.dtype}{list(spec.shape)}"
-                )
+            if value.shape != shape or value.dtype != dtype:
+                raise SpecError(f"slot {slot}: field {name!r} is {value.dtype}{list(value.shape)}, "
+                                f"the spec says {dtype}{list(shape)}")
             out[name] = value
         if out["is_terminal"] and not out["is_last"]:
             raise SpecError(f"slot {slot}: is_terminal without is_last")
@@ -171,9 +185,9 @@ class EpisodeWriter:
 
     def _seal(self, episode: _OpenEpisode) -> None:
         """Turn the episode's pending rows into one sample of the open shard."""
-        if episode.rows:
-            self._write_sample(episode, {name: np.stack([r[name] for r in episode.rows]) for name in self.spec.fields})
-            episode.rows = []
+        if episode.pending:
+            self._write_sample(episode, {name: buffer[: episode.pending] for name, buffer in episode.buffers.items()})
+            episode.pending = 0
 
     def _write_sample(self, episode: _OpenEpisode, arrays: dict[str, np.ndarray]) -> None:
         """Encode the next chunk of `episode` into the open shard and advance the episode's position."""
