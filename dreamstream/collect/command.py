@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import json
 import logging
 
@@ -38,24 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           help="plain log lines even on a terminal")
 
 
-def _resolve_env(settings, env_arg: str, preset: str):
-    from dreamstream import config
-    from dreamstream.collect.envs import resolve
-    from dreamstream.errors import UserError
-
-    try:
-        return resolve(settings.env)
-    except UserError as exc:
-        if preset:
-            raise
-        known = sorted(p.stem for p in config.CONFIG_DIR.glob("*.yaml"))
-        close = difflib.get_close_matches(env_arg, known, n=1, cutoff=0.6)
-        hint = f"; did you mean the preset {close[0]!r}?" if close else f"; presets: {', '.join(known)}"
-        raise UserError(f"{exc}{hint}") from None
-
-
 def run(args: argparse.Namespace) -> int:
     from dreamstream.collect.collector import Collector
+    from dreamstream.collect.envs import resolve_named
     from dreamstream.collect.progress import MlflowLogger
     from dreamstream.settings import load_settings
 
@@ -70,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         collect.steps, collect.episodes = args.steps, None
     elif args.episodes is not None:
         collect.steps, collect.episodes = None, args.episodes
-    env = _resolve_env(settings, args.env, preset)
+    env = resolve_named(settings.env, args.env, preset)
     collector = Collector(env, args.out, collect, settings.data, preset=preset, description=args.description)
     collector.prepare()  # bad input fails here, before any worker starts
     mlflow_logger = None

@@ -65,6 +65,7 @@ def run_folder(settings, preset: str, args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from dreamstream import config
+    from dreamstream.collect.envs import resolve_named
     from dreamstream.errors import UserError
     from dreamstream.settings import Settings, load_settings
     from dreamstream.train.trainer import Trainer, read_run_file
@@ -82,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         settings, preset = config.from_dict(Settings, data), stored.get("preset", "")
     if settings.train.offline and not settings.train.data:
         raise UserError("--offline needs --data URL (a dataset or corpus to train from)")
+    if not settings.train.offline:  # an unknown env fails here, before a run folder exists
+        settings.env = resolve_named(settings.env, args.env, preset)
     log.info("run folder %s", run)
     step = Trainer(settings, run, preset=preset, resume=args.resume, progress=args.progress).run()
     print(f"trained to step {step}; run folder {run}", flush=True)

@@ -55,6 +55,21 @@ def resolve(config: EnvConfig) -> EnvConfig:
     return replace(config, kind=kind)
 
 
+def resolve_named(config: EnvConfig, env_arg: str, preset: str) -> EnvConfig:
+    """`resolve` for a command's `--env` argument: an unknown id also suggests the closest preset name."""
+    try:
+        return resolve(config)
+    except UserError as exc:
+        if preset:
+            raise
+        from dreamstream.config import CONFIG_DIR
+
+        known = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+        close = difflib.get_close_matches(env_arg, known, n=1, cutoff=0.6)
+        hint = f"; did you mean the preset {close[0]!r}?" if close else f"; presets: {', '.join(known)}"
+        raise UserError(f"{exc}{hint}") from None
+
+
 def make_env(config: EnvConfig) -> gymnasium.Env:
     """Build the adapter for `config` (its `episode_spec` attribute is the dataset spec)."""
     config = resolve(config)
