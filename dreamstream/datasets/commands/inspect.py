@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:<10}mean {stats['mean']:.3f}  std {stats['std']:.3f}  "
                   f"min {stats['min']:.3f}  max {stats['max']:.3f}")
     print("policies  " + ", ".join(f"{k} ({v} samples)" for k, v in sorted(summary["policies"].items())))
-    if card.lineage:
-        print(f"lineage   {json.dumps(card.lineage)}")
+    if card.lineage:  # the whole lineage (recipe included) is in --json
+        sources = ", ".join(f"{s.get('name', '?')} ({s.get('url', '?')})" for s in card.lineage.get("sources", []))
+        print(f"lineage   {card.lineage.get('kind', 'derived')} from {sources or 'unknown sources'}")
     return 0
