@@ -51,13 +51,7 @@ def commit_bytes(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None:
     if not is_local(fs):
         fs.pipe_file(path, data)
         return
-    folder, name = os.path.split(path)
-    os.makedirs(folder, exist_ok=True)
-    temp = os.path.join(folder, f".tmp-{name}-{secrets.token_hex(4)}")
-    with open(temp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    temp = _write_temp(path, data)
     try:
         os.link(temp, path)
     except FileExistsError as exc:
@@ -86,6 +80,11 @@ def replace_bytes(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None
     if not is_local(fs):
         fs.pipe_file(path, data)
         return
+    os.replace(_write_temp(path, data), path)
+
+
+def _write_temp(path: str, data: bytes) -> str:
+    """Write `data` durably to a hidden temporary file beside `path` (which readers never list)."""
     folder, name = os.path.split(path)
     os.makedirs(folder, exist_ok=True)
     temp = os.path.join(folder, f".tmp-{name}-{secrets.token_hex(4)}")
@@ -93,4 +92,4 @@ def replace_bytes(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(temp, path)
+    return temp
