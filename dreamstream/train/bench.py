@@ -1,9 +1,10 @@
 """Training-step time of the agent (world model + imagination + actor-critic + probe) on this machine.
 
-    python -m dreamstream.train.bench --model debug --batch 8 --length 16
+    dreamstream bench train --preset debug
+    dreamstream bench train --preset atari_pong --device cuda --compile
 
 Batches are synthetic (random but contract-conforming) Atari-like 64x64x3 frames and MiniGrid 7x7x3 grids;
-the step time does not depend on their content. Prints one JSON line per spec.
+the step time does not depend on their content. The reference is PyDreamer's own figure for its Atari model.
 """
 
 from __future__ import annotations
@@ -83,29 +84,53 @@ def measure(spec_name: str, model: ModelConfig, optim: OptimConfig, batch: int, 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", choices=["debug", "default"], default="debug",
-                        help="ModelConfig.debug() (deter 128, 8x8 latents, CNN depth 16) or the Atari defaults")
-    parser.add_argument("--spec", choices=[*SPECS, "all"], default="all")
-    parser.add_argument("--batch", type=int, default=8, help="sequences per batch (B)")
-    parser.add_argument("--length", type=int, default=16, help="steps per sequence (T)")
-    parser.add_argument("--horizon", type=int, default=None, help="imagination horizon (default: the config's)")
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--precision", default="auto")
-    parser.add_argument("--compile", action="store_true")
-    parser.add_argument("--device", default=None)
+    parser.add_argument("--preset", action="append", default=None, metavar="NAME",
+                        help="model, optimiser and batch sizes from these presets in order (default: debug); "
+                             "e.g. atari_pong, minigrid_empty, or minigrid_empty --preset debug")
+    parser.add_argument("--spec", choices=[*SPECS, "all", "auto"], default="auto",
+                        help="synthetic data: auto = image for Atari presets, grid for MiniGrid, all otherwise")
+    parser.add_argument("--batch", type=int, default=None, help="sequences per batch B (default: loader.batch_size)")
+    parser.add_argument("--length", type=int, default=None, help="steps per sequence T (default: loader.seq_len)")
+    parser.add_argument("--horizon", type=int, default=None, help="imagination horizon (default: the preset's)")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps (the median is reported)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (compilation, allocator)")
+    parser.add_argument("--precision", default=None, help="auto, fp32, bf16, fp16 (default: the preset's)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the step's two graphs")
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if present)")
+
+
+def spec_names(choice: str, env_id: str) -> list[str]:
+    if choice == "all":
+        return list(SPECS)
+    if choice != "auto":
+        return [choice]
+    if env_id.startswith("ALE/"):
+        return ["image"]
+    return ["grid"] if env_id.startswith(("MiniGrid", "BabyAI")) else list(SPECS)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    model = ModelConfig.debug() if args.model == "debug" else ModelConfig()
+    from dreamstream.settings import load_settings
+
+    presets = args.preset or ["debug"]
+    settings, _ = load_settings(presets[0], presets[1:])
+    model, optim, loader = settings.model, settings.optim, settings.loader
     if args.horizon is not None:
         model.imag_horizon = args.horizon
-    optim = OptimConfig(precision=args.precision, compile=args.compile)
+    if args.precision is not None:
+        optim.precision = args.precision
+    optim.compile = optim.compile or args.compile
+    batch, length = args.batch or loader.batch_size, args.length or loader.seq_len
     device = torch.device(args.device) if args.device else default_device()
-    names = list(SPECS) if args.spec == "all" else [args.spec]
-    results = [measure(name, model, optim, args.batch, args.length, args.steps, args.warmup, device)
-               for name in names]
-    return {"target": "train_step", "model": args.model, "results": results}
+    results = [measure(name, model, optim, batch, length, args.steps, args.warmup, device)
+               for name in spec_names(args.spec, settings.env.id)]
+    for r in results:
+        print(f"bench train {'+'.join(presets)} [{r['spec']}]: {1 / r['step_s']:.2f} gradient steps/s "
+              f"({r['step_s']:.3f} s/step, B={r['batch']} T={r['length']}, {r['params'] / 1e6:.1f}M params, "
+              f"{r['device']} {r['precision']}{' compiled' if r['compile'] else ''}); PyDreamer's Atari model: "
+              "1.4 steps/s on a T4, about 3 on a V100 at B=32 T=48", flush=True)
+    return {"bench": "train", "preset": "+".join(presets), "steps_per_s": round(1 / results[0]["step_s"], 3),
+            "results": results}
 
 
 if __name__ == "__main__":

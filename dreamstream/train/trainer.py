@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import random
 import signal
 import sys
@@ -133,6 +134,7 @@ class Trainer:
 
     def setup(self) -> None:
         seed_everything(self.cfg.seed)
+        torch.set_num_threads(self._learner_threads())
         self._write_or_read_run_file()
         self.snapshots = VersionedFiles(self.paths.snapshots, "policy", keep=3)
         self.checkpoints = VersionedFiles(self.paths.checkpoints, "checkpoint", keep=self.cfg.keep_checkpoints)
@@ -155,10 +157,16 @@ class Trainer:
         if not self.resume:
             self.tracker.log_params({**config_lib.to_dict(self.settings), "run": self.paths.run,
                                      "preset": self.preset, "device": str(self.device),
-                                     "precision": self.learner.precision})
+                                     "precision": self.learner.precision, "torch_threads": torch.get_num_threads()})
             self._update_run_file(mlflow_run_id=self.tracker.run_id)
         self.evaluator = self._make_evaluator()
         self.publish_snapshot()
+
+    def _learner_threads(self) -> int:
+        if self.cfg.torch_threads:
+            return self.cfg.torch_threads
+        others = (0 if self.cfg.offline else self.settings.collect.workers) + (1 if self.cfg.eval_interval else 0)
+        return max(1, (os.cpu_count() or 1) - others)
 
     def start_collectors(self):
         """Online: collectors act randomly until the first snapshot, then with the latest one; returns the spec."""

@@ -30,6 +30,9 @@ class TrainConfig:
     env_steps_per_grad_step: float = 0.0
     """Online: env steps the collectors may take per gradient step after the prefill (they wait when ahead);
     0: no limit. On a small machine the collectors otherwise take the cores the learner needs."""
+    torch_threads: int = 0
+    """CPU threads for the learner. 0: the cores left after the run's own collector and evaluation processes
+    (at least 1): torch threads that outnumber the cores spin against each other, measured 100x slower here."""
     device: str = "auto"
     """`auto` (cuda if present, else cpu), `cpu`, `cuda`, `cuda:1`, ..."""
     seed: int = 0
