@@ -135,27 +135,32 @@ class WorldModel(nn.Module):
         return WorldModelOutput(loss, features, states, last, metrics, weight)
 
     @torch.no_grad()
-    def dream(self, batch: dict[str, Tensor], state: RSSMState, context: int) -> dict[str, Tensor]:
-        """Open-loop predictions for videos: reconstructions of the first `context` rows, then the prior rolled
-        forward under the batch's own actions (from a zero state where `reset` is set, as `observe` does).
-        Returns field -> [T, B, ...] in the data's dtypes, plus `reward` and `cont` (continuation probability)
-        predictions [T, B]."""
+    def dream_features(self, batch: dict[str, Tensor], state: RSSMState, context: int) -> tuple[Tensor, Tensor]:
+        """(posterior features, open-loop features), both [T, B, F], from one pass: the posterior over every row
+        (latent modes), and the same for the first `context` rows, then the prior rolled forward under the
+        batch's own actions (from a zero state where `reset` is set, as `observe` does)."""
         batch, _ = mask_padding(batch)
         steps = batch["reset"].shape[0]
         assert 0 < context <= steps, (context, steps)
-        seq = self.observe({k: v[:context] for k, v in batch.items()}, state, sample=False)
-        deters, stochs = [seq.deter], [seq.stoch]
+        seq = self.observe(batch, state, sample=False)
+        posterior = self.rssm.features(RSSMState(seq.deter, seq.stoch))
         action = self.codec.encode(batch["action"], batch["is_first"])
         keep = (~batch["reset"]).unsqueeze(-1).float()
-        current = seq.last
+        current = RSSMState(seq.deter[context - 1], seq.stoch[context - 1])
+        imagined = []
         for t in range(context, steps):
             current = RSSMState(current.deter * keep[t], current.stoch * keep[t])
             current, _ = self.rssm.img_step(current, action[t], sample=False)
-            deters.append(current.deter[None])
-            stochs.append(current.stoch[None])
-        features = self.rssm.features(RSSMState(torch.cat(deters), torch.cat(stochs)))
+            imagined.append(self.rssm.features(current))
+        return posterior, torch.cat([posterior[:context], *(f[None] for f in imagined)])
+
+    @torch.no_grad()
+    def dream(self, batch: dict[str, Tensor], state: RSSMState, context: int) -> dict[str, Tensor]:
+        """Open-loop predictions for videos: reconstructions of the first `context` rows, then the prior rolled
+        forward under the batch's own actions (see `dream_features`). Returns field -> [T, B, ...] in the data's
+        dtypes, plus `reward` and `cont` (continuation probability) predictions [T, B]."""
+        _, features = self.dream_features(batch, state, context)
         out = {name: decoder.decode(features) for name, decoder in self.decoders.items()}
         out["reward"] = self.reward.mean(features)
         out["cont"] = self.terminal.cont(features)
         return out
-
