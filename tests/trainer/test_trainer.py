@@ -36,7 +36,9 @@ def test_offline_starts_no_collector_and_leaves_the_corpus_untouched(minigrid_da
 
 
 def test_online_run_collects_with_published_snapshots_and_evaluates_separately(run_dir, mlflow_uri, dreamstream):
-    dreamstream("train", "--env", "minigrid_empty", *DEBUG, "--run", str(run_dir), "--steps", "20")
+    # GIFs on (every 10 steps in the debug preset): the run must hold them as artifacts.
+    dreamstream("train", "--env", "minigrid_empty", "--preset", "debug", "--no-progress", "--run", str(run_dir),
+                "--steps", "20")
     train_rows = [row for r in Dataset(str(run_dir / "data")).records() for row in r.samples]
     versions = {(row.policy, row.policy_version) for row in train_rows}
     assert ("random", 0) in versions, "prefill acts randomly until the first snapshot"
@@ -54,6 +56,8 @@ def test_online_run_collects_with_published_snapshots_and_evaluates_separately(r
                 "eval/success", "data/env_steps", "perf/grad_steps_per_s"):
         assert key in metrics, key
     assert run.info.status == "FINISHED"
+    gifs = [a.path for a in MlflowClient(mlflow_uri).list_artifacts(run.info.run_id, "dreams")]
+    assert gifs == ["dreams/dream-000000010.gif", "dreams/dream-000000020.gif"]
 
 
 def test_resume_after_sigkill_continues_from_the_last_checkpoint(minigrid_data, run_dir, mlflow_uri, dreamstream):
