@@ -176,6 +176,27 @@ def dream_strip(fields: dict[str, FieldSpec], truth: dict[str, np.ndarray | None
     return canvas
 
 
+def compare_image(fields: dict[str, FieldSpec], columns: dict[str, dict[str, np.ndarray]]) -> np.ndarray:
+    """Single frames side by side: one labelled column per entry of `columns` (label -> field -> [*shape]),
+    one row per field; for comparing decodes, e.g. before and after an intervention on a latent."""
+    panels = {label: {name: render(field, frames[name][None])[0] for name, field in fields.items()}
+              for label, frames in columns.items()}
+    width = max(p.shape[1] for column in panels.values() for p in column.values())
+    heights = [max(column[name].shape[0] for column in panels.values()) for name in fields]
+    canvas = np.empty((12 + sum(h + 2 * GAP for h in heights) + GAP, len(columns) * (width + 2 * GAP) + GAP, 3),
+                      np.uint8)
+    canvas[:] = BACKGROUND
+    for c, (label, column) in enumerate(panels.items()):
+        x = GAP + c * (width + 2 * GAP)
+        canvas[:12, x : x + width] = _label(label, width)
+        y = 12 + GAP
+        for name, h in zip(fields, heights, strict=True):
+            panel = column[name]
+            canvas[y : y + panel.shape[0], x : x + panel.shape[1]] = panel
+            y += h + 2 * GAP
+    return canvas
+
+
 def write_gif(path: Path, frames: np.ndarray, fps: float = 5.0) -> Path:
     """Write uint8 [T, H, W, 3] frames as a looping GIF with one palette for all frames.
 

@@ -10,7 +10,7 @@ import torch
 from agent_fixtures import grid_spec, image_spec, random_batch, tiny_config, vector_spec
 
 from dreamstream.train.agent import Agent
-from dreamstream.train.video import GAP, IMAGINED, OBSERVED, PALETTE, log_dream_gif, render
+from dreamstream.train.video import GAP, IMAGINED, OBSERVED, PALETTE, compare_image, log_dream_gif, render
 
 HEADER = 12
 
@@ -78,3 +78,15 @@ def test_nothing_drawable_writes_nothing(tmp_path: Path) -> None:
     agent = Agent(spec, tiny_config())
     assert log_dream_gif(agent, random_batch(spec), tmp_path / "none.gif") is None
     assert not (tmp_path / "none.gif").exists()
+
+
+def test_compare_image_puts_labelled_columns_side_by_side() -> None:
+    spec = grid_spec(with_map=True)
+    fields = {n: spec.observations[n] for n in ("grid", "map")}
+    batch = random_batch(spec, steps=2, batch=1)
+    columns = {f"t{t}": {n: batch[n][t, 0].numpy() for n in fields} for t in range(2)}
+    image = compare_image(fields, columns)
+    assert image.shape == (HEADER + (63 + 2 * GAP) + (60 + 2 * GAP) + GAP, 2 * (63 + 2 * GAP) + GAP, 3)
+    x = GAP + 63 + 2 * GAP  # column t1
+    want = render(fields["grid"], batch["grid"][1:2, 0].numpy())[0]
+    np.testing.assert_array_equal(image[HEADER + GAP : HEADER + GAP + 63, x : x + 63], want)
