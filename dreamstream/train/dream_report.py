@@ -19,12 +19,10 @@ import numpy as np
 from dreamstream.datasets.reader import Dataset
 from dreamstream.errors import UserError
 from dreamstream.train.dream import DreamModel, Latents, load_episode, prediction_errors
+from dreamstream.train.dream_command import DEFAULT_HORIZON, DEFAULT_START
 from dreamstream.train.video import drawable, dream_frames, dream_strip, write_gif, write_png
 
 log = logging.getLogger(__name__)
-
-DEFAULT_START = 10
-DEFAULT_HORIZON = 15
 
 
 @dataclasses.dataclass
