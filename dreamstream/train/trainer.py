@@ -287,6 +287,9 @@ class Trainer:
             "loader": self.loader.state_dict(),
             "rng": rng_state(),
             "step": self.learner.step,
+            # what a reader needs to rebuild the agent without the run folder (dreamstream dream)
+            "spec": self.agent.spec.to_json(),
+            "model_config": config_lib.to_dict(self.settings.model),
         }
         url = self.checkpoints.save(payload, self.learner.step)
         log.info("checkpoint %s", url)
