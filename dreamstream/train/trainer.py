@@ -353,10 +353,12 @@ class Trainer:
         self.save_checkpoint()
         self.publish_snapshot()
         if self.evaluator is not None and self._stop_signal is None:
-            self.evaluator.start(self.learner.step)
-            self.evaluator.wait()
             assert self.tracker is not None
-            self.tracker.log_metrics(self.evaluator.take_results(), self.learner.step)
+            for evaluate_now in (False, True):  # an evaluation still running first, then the final policy's
+                if evaluate_now:
+                    self.evaluator.start(self.learner.step)
+                self.evaluator.wait()
+                self.tracker.log_metrics(self.evaluator.take_results(), self.learner.step)
         self.close(failed=False)
 
     def close(self, failed: bool) -> None:
