@@ -163,6 +163,9 @@ class EpisodeWriter:
         out = {}
         for name, (shape, dtype, reserved) in self._field_checks.items():
             value = row[name]
+            if type(value) is dtype.type and not shape:  # a NumPy scalar of the spec's dtype: nothing to check
+                out[name] = value
+                continue
             if reserved:  # python scalars and env-native dtypes are normal here
                 value = np.asarray(value, dtype=dtype)
             elif type(value) is not np.ndarray:
