@@ -16,6 +16,7 @@ fixed corpus in epochs. A run lives in one folder (any fsspec URL):
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import os
@@ -34,7 +35,7 @@ import torch
 from dreamstream import config as config_lib
 from dreamstream.collect.collector import Collector
 from dreamstream.datasets import Dataset
-from dreamstream.datasets.loader import make_loader
+from dreamstream.datasets.loader import make_loader, to_device
 from dreamstream.datasets.storage import open_fs, replace_bytes
 from dreamstream.errors import UserError
 from dreamstream.settings import Settings
@@ -260,12 +261,11 @@ class Trainer:
         assert self.cfg.test_data is not None
         loader = make_loader(self.cfg.test_data, dataclasses.replace(self._loader_config(), follow=False))
         totals: dict[str, float] = {}
-        for index, batch in zip(range(self.cfg.test_batches), loader.forever(), strict=False):
-            batch = {k: v.to(self.device) for k, v in batch.items()}
+        for batch in itertools.islice(loader.forever(), self.cfg.test_batches):
+            batch = to_device(batch, self.device)
             output = self.agent.wm(batch, self.agent.initial_state(batch["reward"].shape[1], self.device))
             for key, value in metrics_to_floats({"loss": output.loss, **output.metrics}).items():
                 totals[key] = totals.get(key, 0.0) + value / self.cfg.test_batches
-            del index
         loader.close()
         assert self.tracker is not None
         self.tracker.log_metrics({f"test/{k}": v for k, v in totals.items()}, step)
