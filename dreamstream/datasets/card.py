@@ -12,6 +12,7 @@ from typing import Any
 import fsspec
 
 from dreamstream.datasets.errors import DatasetError
+from dreamstream.datasets.schema import Obj, SchemaError, describe, load_json, read_bounded
 from dreamstream.datasets.spec import EpisodeSpec
 from dreamstream.datasets.storage import AlreadyExists, commit_bytes
 
@@ -20,6 +21,9 @@ FORMAT = "dreamstream.episodes"
 # change that old readers would misread. Additive fields in the card or meta do not change it.
 FORMAT_VERSION = 1
 CARD_NAME = "dataset.json"
+MAX_CARD_BYTES = 2**20
+MAX_DESCRIPTION = 2**16
+MAX_TEXT = 256
 
 
 def _now() -> str:
@@ -61,60 +65,75 @@ class DatasetCard:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], where: str = "") -> DatasetCard:
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise DatasetError(f"not a dreamstream dataset card (format {data.get('format')!r}, expected {FORMAT!r})",
-                               root=where)
-        version = data.get("version")
-        if version != FORMAT_VERSION:
-            raise DatasetError(
-                f"card has format version {version!r}; this reader supports version {FORMAT_VERSION} "
-                "(see docs/format.md, 'Versioning')",
-                root=where,
-            )
+    def from_json(cls, data: Any, where: str = "") -> DatasetCard:
+        """A card from JSON, every value checked; DatasetError naming the root and the key."""
         try:
-            env = data["env"]
-            return cls(
-                spec=EpisodeSpec.from_json(data["spec"]),
-                env_id=env["id"],
-                preset=env.get("preset", ""),
-                env_config=env.get("config") or {},
-                description=data.get("description", ""),
-                creator=data.get("creator") or {},
-                created=data.get("created", ""),
-                lineage=data.get("lineage"),
-                format_version=version,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DatasetError(f"card is malformed: {exc!r}", root=where) from exc
+            return cls._parse(data)
+        except SchemaError as exc:
+            raise DatasetError(f"{CARD_NAME} is malformed: {exc}", root=where) from None
+
+    @classmethod
+    def _parse(cls, data: Any) -> DatasetCard:
+        obj = Obj(data)
+        if obj.get("format", None) != FORMAT:
+            raise SchemaError("format", f"{describe(obj.get('format', None))} is not {FORMAT!r}: "
+                                        "not a dreamstream dataset card")
+        version = obj.get("version", None)
+        if type(version) is not int or version != FORMAT_VERSION:
+            raise SchemaError("version", f"format version {describe(version)}; this reader supports version "
+                                         f"{FORMAT_VERSION} (see docs/format.md, 'Versioning')")
+        env = obj.obj("env")
+        lineage = obj.get("lineage", None)
+        if lineage is not None:
+            Obj(lineage, "lineage")
+        return cls(
+            spec=EpisodeSpec.from_json(obj.get("spec"), "spec"),
+            env_id=env.string("id", MAX_TEXT),
+            preset=env.string("preset", MAX_TEXT, default=""),
+            env_config=env.obj("config", {}).value,
+            description=obj.string("description", MAX_DESCRIPTION, default=""),
+            creator=obj.obj("creator", {}).value,
+            created=obj.string("created", 64, default=""),
+            lineage=lineage,
+            format_version=version,
+        )
+
+
+def parse_card(raw: bytes, where: str = "") -> DatasetCard:
+    """A card from the bytes of `dataset.json`; DatasetError naming the root (`where`) and the key."""
+    try:
+        data = load_json(raw, MAX_CARD_BYTES)
+    except SchemaError as exc:
+        raise DatasetError(f"{CARD_NAME} is malformed: {exc}", root=where) from None
+    return DatasetCard.from_json(data, where)
 
 
 def read_card(fs: fsspec.AbstractFileSystem, root: str, url: str = "") -> DatasetCard:
-    path = f"{root}/{CARD_NAME}"
+    """The dataset's card, read (at most MAX_CARD_BYTES of it) and checked."""
     try:
-        raw = fs.cat_file(path)
+        raw = read_bounded(fs, f"{root}/{CARD_NAME}", MAX_CARD_BYTES)
     except FileNotFoundError as exc:
         raise DatasetError(f"no {CARD_NAME}: not a dreamstream dataset (or nothing committed yet)",
                            root=url or root) from exc
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise DatasetError(f"{CARD_NAME} is not valid JSON: {exc}", root=url or root) from exc
-    return DatasetCard.from_json(data, where=url or root)
+    except SchemaError as exc:
+        raise DatasetError(f"{CARD_NAME} is malformed: {exc}", root=url or root) from None
+    return parse_card(raw, url or root)
 
 
 def ensure_card(fs: fsspec.AbstractFileSystem, root: str, card: DatasetCard, url: str = "") -> DatasetCard:
-    """Write the card if the dataset is new; otherwise check that the existing card has the same spec.
+    """Create the dataset's card, or join the dataset if its card has the same spec; -> the card in force.
 
-    Two writers starting together may both try to create it: the loser reads the winner's card.
+    Create-then-verify (docs/format.md, "Creating the card"): the create is conditional where the store
+    offers it (hard link on local disk, If-None-Match on S3, ifGenerationMatch=0 on GCS), then the card is
+    always read back, because a store that ignores the condition lets a second writer replace the card.
+    A card with another spec is a DatasetError naming the root; `check_card` repeats the check later.
     """
     path = f"{root}/{CARD_NAME}"
     if not fs.exists(path):
         try:
             commit_bytes(fs, path, json.dumps(card.to_json(), indent=2).encode())
-            return card
         except AlreadyExists:
-            pass
+            pass  # another writer created it first: its card must have our spec
     existing = read_card(fs, root, url)
     if existing.spec != card.spec:
         raise DatasetError(
@@ -123,3 +142,11 @@ def ensure_card(fs: fsspec.AbstractFileSystem, root: str, card: DatasetCard, url
             root=url or root,
         )
     return existing
+
+
+def check_card(fs: fsspec.AbstractFileSystem, root: str, card: DatasetCard, url: str = "") -> None:
+    """The card at ROOT is still `card` (cards are never rewritten; on a store without conditional
+    create, a racing writer may have replaced it after our read-back)."""
+    if read_card(fs, root, url) != card:
+        raise DatasetError(f"{CARD_NAME} changed after this writer joined the dataset: another writer "
+                           "replaced it (two specs in one root); nothing more is committed", root=url or root)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import math
 import tarfile
 from collections.abc import Iterable, Iterator
@@ -21,7 +20,15 @@ import numpy as np
 from dreamstream.datasets.card import DatasetCard, read_card
 from dreamstream.datasets.codec import CodecError, decode_member
 from dreamstream.datasets.errors import DatasetError
-from dreamstream.datasets.records import INDEX, SHARDS, CommitRecord, SampleRow
+from dreamstream.datasets.records import (
+    INDEX,
+    MAX_RECORD_BYTES,
+    SHARDS,
+    CommitRecord,
+    SampleRow,
+    parse_meta,
+    parse_record,
+)
 from dreamstream.datasets.spec import EpisodeSpec, SpecError
 from dreamstream.datasets.storage import list_names, open_fs, read_options
 
@@ -100,6 +107,7 @@ def decode_sample(
 
 def check_chunk_rows(row: SampleRow, meta: dict[str, Any], arrays: dict[str, np.ndarray], shard: str) -> None:
     """The sample agrees with its commit record row, and its flags follow the row convention."""
+    meta = parse_meta(meta, shard, row.key)
     for name in _META_KEYS:
         if meta.get(name) != getattr(row, name):
             raise DatasetError(f"meta.json says {name}={meta.get(name)!r}, the commit record says "
@@ -152,10 +160,11 @@ class Dataset:
         """Commit records (all, or the given names), fetched concurrently where the store allows."""
         names = self.record_names() if names is None else list(names)
         paths = [f"{self.root}/{INDEX}/{name}.json" for name in names]
+        bound = {"start": 0, "end": MAX_RECORD_BYTES + 1}  # a huge record is refused, never loaded whole
         if any(c in self.root for c in "*?["):  # fs.cat would read these as glob patterns
-            fetched = {path: self.fs.cat_file(path) for path in paths}
+            fetched = {path: self.fs.cat_file(path, **bound) for path in paths}
         else:  # one concurrent batch of requests on object stores
-            fetched = self.fs.cat(paths, on_error="return") if paths else {}
+            fetched = self.fs.cat(paths, on_error="return", **bound) if paths else {}
         blobs = {path.rsplit("/", 1)[-1]: blob for path, blob in fetched.items()}
         records = []
         for name in names:
@@ -163,10 +172,7 @@ class Dataset:
             where = f"{INDEX}/{name}.json"
             if isinstance(blob, BaseException) or blob is None:
                 raise DatasetError(f"commit record cannot be read: {blob!r}", root=self.url, shard=where)
-            try:
-                records.append(CommitRecord.from_json(json.loads(blob)))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise DatasetError(f"commit record is malformed: {exc!r}", root=self.url, shard=where) from exc
+            records.append(parse_record(blob, name, self.url))
         return records
 
     def shard_bytes(self, record: CommitRecord, verify: bool = True) -> bytes:

@@ -6,15 +6,27 @@ card, so that readers, the loader and the model can all size themselves from the
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
+from dreamstream.datasets.schema import Obj, SchemaError, describe, exact_int, items, string
 from dreamstream.errors import UserError
 
 FIELD_KINDS = ("image", "categorical", "vector", "scalar", "flag")
+DTYPES = ("bool", "uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64",
+          "float16", "float32", "float64")
+"""The only dtypes a field may have: plain numbers, never objects, strings or structured records."""
+MAX_NDIM, MAX_DIM = 8, 2**16
+MAX_ROW_ELEMENTS = 2**24
+"""Most elements in one row of one field: readers size buffers from the spec, so it is bounded."""
+MAX_CLASSES = 2**31
+MAX_FIELDS = 64
+FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 # Fields that every episode row carries besides the observation fields (Dreamer/RLDS convention).
 REWARD, ACTION = "reward", "action"
@@ -42,10 +54,21 @@ class FieldSpec:
     def __post_init__(self) -> None:
         if self.kind not in FIELD_KINDS:
             raise SpecError(f"unknown field kind {self.kind!r}; expected one of {FIELD_KINDS}")
-        np.dtype(self.dtype)  # raises TypeError on a bad dtype name
+        if self.dtype not in DTYPES:
+            raise SpecError(f"dtype {self.dtype!r} is not one of {DTYPES}")
+        if len(self.shape) > MAX_NDIM or not all(1 <= d <= MAX_DIM for d in self.shape):
+            raise SpecError(f"shape {self.shape} needs at most {MAX_NDIM} axes of 1..{MAX_DIM}")
+        if math.prod(self.shape) > MAX_ROW_ELEMENTS:
+            raise SpecError(f"shape {self.shape} has more than {MAX_ROW_ELEMENTS} elements per row")
         if self.kind == "categorical":
             if not self.classes or not self.shape or len(self.classes) != self.shape[-1]:
                 raise SpecError(f"categorical field needs one class count per channel of shape {self.shape}")
+            if not np.issubdtype(np.dtype(self.dtype), np.integer):
+                raise SpecError(f"categorical field has dtype {self.dtype}; it needs an integer dtype")
+        elif self.classes is not None:
+            raise SpecError(f"only categorical fields have classes ({self.kind} field)")
+        if self.kind == "image" and (self.dtype != "uint8" or len(self.shape) != 3):
+            raise SpecError(f"image field is {self.dtype}{list(self.shape)}; images are uint8 [H, W, C]")
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"shape": list(self.shape), "dtype": self.dtype, "kind": self.kind}
@@ -54,14 +77,14 @@ class FieldSpec:
         return out
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> FieldSpec:
-        classes = data.get("classes")
-        return cls(
-            shape=tuple(int(x) for x in data["shape"]),
-            dtype=str(data["dtype"]),
-            kind=str(data["kind"]),
-            classes=tuple(int(x) for x in classes) if classes is not None else None,
-        )
+    def from_json(cls, data: Any, key: str = "") -> FieldSpec:
+        """A field from JSON, every value checked; raises SchemaError naming the key."""
+        obj = Obj(data, key)
+        classes = obj.get("classes", None)
+        if classes is not None:
+            classes = tuple(exact_int(v, k, 1, MAX_CLASSES) for k, v in items(classes, obj.path("classes"), 1, MAX_DIM))
+        return _built(key, cls, shape=_shape(obj, "shape"), dtype=obj.string("dtype", 16),
+                      kind=obj.string("kind", 16), classes=classes)
 
     def check(self, name: str, array: np.ndarray) -> None:
         """Raise SpecError unless `array` is a [T, *shape] array of this field's dtype."""
@@ -115,15 +138,20 @@ class ActionSpec:
         return out
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ActionSpec:
-        if data["kind"] == "discrete":
-            return cls(kind="discrete", n=int(data["n"]))
-        return cls(
-            kind="continuous",
-            shape=tuple(int(x) for x in data["shape"]),
-            low=tuple(float(x) for x in data["low"]),
-            high=tuple(float(x) for x in data["high"]),
-        )
+    def from_json(cls, data: Any, key: str = "") -> ActionSpec:
+        """An action space from JSON, every value checked; raises SchemaError naming the key."""
+        obj = Obj(data, key)
+        kind = obj.string("kind", 16)
+        if kind == "discrete":
+            return cls(kind="discrete", n=obj.integer("n", 1, MAX_CLASSES))
+        if kind != "continuous":
+            raise SchemaError(obj.path("kind"), f"{describe(kind)} is not 'discrete' or 'continuous'")
+        shape = _shape(obj, "shape")
+        size = math.prod(shape)
+        if size > MAX_ROW_ELEMENTS:
+            raise SchemaError(obj.path("shape"), f"{list(shape)} has more than {MAX_ROW_ELEMENTS} elements")
+        low, high = (tuple(_bound(v, k) for k, v in obj.items(name, size, size)) for name in ("low", "high"))
+        return cls(kind="continuous", shape=shape, low=low, high=high)
 
 
 @dataclass(frozen=True)
@@ -155,11 +183,18 @@ class EpisodeSpec:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> EpisodeSpec:
-        return cls(
-            observations={k: FieldSpec.from_json(v) for k, v in data["observations"].items()},
-            action=ActionSpec.from_json(data["action"]),
-        )
+    def from_json(cls, data: Any, key: str = "") -> EpisodeSpec:
+        """A spec from JSON, every value checked; raises SchemaError naming the key (a ValueError)."""
+        obj = Obj(data, key)
+        fields = obj.obj("observations")
+        if not 1 <= len(fields.value) <= MAX_FIELDS:
+            raise SchemaError(fields.key, f"{len(fields.value)} observation fields, expected 1..{MAX_FIELDS}")
+        observations = {}
+        for name, value in fields.value.items():
+            string(name, fields.key, 64, FIELD_NAME)
+            observations[name] = FieldSpec.from_json(value, fields.path(name))
+        return _built(key, cls, observations=observations, action=ActionSpec.from_json(obj.get("action"),
+                                                                                        obj.path("action")))
 
     def check_chunk(self, arrays: dict[str, np.ndarray]) -> int:
         """Check a chunk's arrays against the spec; return its step count. Raises SpecError naming the field."""
@@ -175,6 +210,25 @@ class EpisodeSpec:
         for name, spec in self.fields.items():
             spec.check(name, arrays[name])
         return next(iter(steps.values()))
+
+
+def _shape(obj: Obj, name: str) -> tuple[int, ...]:
+    return tuple(exact_int(v, k, 1, MAX_DIM) for k, v in obj.items(name, 0, MAX_NDIM))
+
+
+def _bound(value: Any, key: str) -> float:
+    """An action bound: a number, infinite allowed (unbounded Box axes), NaN refused."""
+    if type(value) not in (int, float) or math.isnan(value):
+        raise SchemaError(key, f"expected a number, got {describe(value)}")
+    return float(value)
+
+
+def _built(key: str, cls: Any, **kwargs: Any) -> Any:
+    """`cls(**kwargs)`, its own SpecError checks reported as a SchemaError at `key`."""
+    try:
+        return cls(**kwargs)
+    except SpecError as exc:
+        raise SchemaError(key, str(exc)) from None
 
 
 def field_from_space(name: str, space: spaces.Space) -> FieldSpec:

@@ -22,6 +22,23 @@ class AlreadyExists(FileExistsError):
     """A commit would overwrite an existing file; writers never overwrite."""
 
 
+def resolve_location(location: str) -> str:
+    """A location as typed (relative or absolute path, `~/...`, `file://...`, any fsspec URL) -> the one form
+    every part stores and passes on: an absolute local path, or the URL unchanged.
+
+    Called once where a location enters (command line, config, recipe), so a relative path means the same
+    folder in every process and in every file that records it (run.json, MLflow params, lineage).
+    """
+    location = location.strip()
+    if not location:
+        raise ValueError("empty location: give a path or a URL")
+    if location.startswith("file://"):
+        location = location[len("file://"):]
+    elif "://" in location or "::" in location:  # s3://, gs://, memory://, chained (simplecache::s3://...)
+        return location
+    return os.path.abspath(os.path.expanduser(location))
+
+
 def open_fs(url: str, storage_options: dict[str, Any] | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
     """-> (filesystem, path without protocol) for a local path or any fsspec URL."""
     fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
@@ -44,12 +61,17 @@ def commit_bytes(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None:
 
     Local disk: write a hidden temporary file in the same folder, fsync, then hard-link it to its final
     name (fails if that exists) — a killed writer leaves only a `.tmp-*` file that readers ignore.
-    Object stores and memory: one whole-object upload, which becomes visible only when complete.
+    Object stores and memory: one whole-object upload, which becomes visible only when complete, made
+    conditional (`mode="create"`: If-None-Match on S3, ifGenerationMatch=0 on GCS). A store that ignores
+    the condition overwrites; callers that must know read back (card.ensure_card, writer retries).
     """
     if fs.exists(path):
         raise AlreadyExists(f"{path} already exists; dreamstream never overwrites a committed file")
     if not is_local(fs):
-        fs.pipe_file(path, data)
+        try:
+            fs.pipe_file(path, data, mode="create")
+        except FileExistsError as exc:
+            raise AlreadyExists(f"{path} already exists; dreamstream never overwrites a committed file") from exc
         return
     temp = _write_temp(path, data)
     try:
@@ -88,8 +110,13 @@ def _write_temp(path: str, data: bytes) -> str:
     folder, name = os.path.split(path)
     os.makedirs(folder, exist_ok=True)
     temp = os.path.join(folder, f".tmp-{name}-{secrets.token_hex(4)}")
-    with open(temp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(temp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:  # a full disk or a signal mid-write: leave nothing behind
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
     return temp

@@ -22,11 +22,18 @@ from typing import Any
 import numpy as np
 import webdataset as wds
 
-from dreamstream.datasets.card import FORMAT_VERSION, DatasetCard, ensure_card
+from dreamstream.datasets.card import FORMAT_VERSION, DatasetCard, check_card, ensure_card
 from dreamstream.datasets.codec import encode_array
-from dreamstream.datasets.records import INDEX, SHARDS, CommitRecord, SampleRow
+from dreamstream.datasets.errors import DatasetError
+from dreamstream.datasets.records import (
+    MAX_RECORD_STEPS,
+    MAX_SAMPLE_STEPS,
+    MAX_SAMPLES,
+    CommitRecord,
+    SampleRow,
+)
 from dreamstream.datasets.spec import RESERVED, SpecError
-from dreamstream.datasets.storage import commit_bytes, open_fs
+from dreamstream.datasets.storage import AlreadyExists, commit_bytes, open_fs
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +45,7 @@ class WriterConfig:
     """How episodes are cut into samples and samples grouped into shards."""
 
     chunk_steps: int = 1000
-    """Rows per sample at most; longer episodes continue in the next chunk (same episode id)."""
+    """Rows per sample at most (up to 2**20); longer episodes continue in the next chunk (same episode id)."""
     shard_max_bytes: int = 64 * 2**20
     """Commit the open shard once its encoded size reaches this many bytes."""
     shard_max_age_s: float = 10.0
@@ -50,6 +57,8 @@ class WriterConfig:
     def __post_init__(self) -> None:
         if self.chunk_steps < 1 or self.shard_max_bytes < 1 or self.shard_max_age_s <= 0:
             raise ValueError(f"writer settings must be positive: {self}")
+        if self.chunk_steps > MAX_SAMPLE_STEPS:
+            raise ValueError(f"chunk_steps {self.chunk_steps} is over the format's {MAX_SAMPLE_STEPS} rows per sample")
 
 
 def new_writer_id() -> str:
@@ -98,6 +107,7 @@ class EpisodeWriter:
         self._slot_buffers: dict[int, dict[str, np.ndarray]] = {}  # reused across a slot's episodes
         self.writer_id = writer_id or new_writer_id()
         self.committed: list[CommitRecord] = []
+        self._pending: list[tuple[CommitRecord, bytes]] = []  # sealed shards whose commit has not succeeded yet
         self._episodes: dict[int, _OpenEpisode] = {}
         self._seq = 0
         self._new_shard()
@@ -184,6 +194,7 @@ class EpisodeWriter:
         self._buffer = io.BytesIO()
         self._tar = wds.TarWriter(self._buffer, encoder=False)
         self._rows: list[SampleRow] = []
+        self._steps = 0
         self._first_step_at: float | None = None
 
     def _seal(self, episode: _OpenEpisode) -> None:
@@ -218,6 +229,7 @@ class EpisodeWriter:
             members[f"{name}.{suffix}"] = data
         self._tar.write(members)
         self._rows.append(sample)
+        self._steps += steps
         episode.chunk += 1
         episode.start += steps
 
@@ -226,7 +238,7 @@ class EpisodeWriter:
         self._maybe_commit()
 
     def _maybe_commit(self) -> None:
-        too_big = self._buffer.tell() >= self.config.shard_max_bytes
+        too_big = self._buffer.tell() >= self.config.shard_max_bytes or self._near_format_limits()
         too_old = (
             self._first_step_at is not None
             and time.monotonic() - self._first_step_at >= self.config.shard_max_age_s
@@ -234,31 +246,67 @@ class EpisodeWriter:
         if too_big or too_old:
             self.commit()
 
+    def _near_format_limits(self) -> bool:
+        """Would the next samples (one per open episode, plus two from this slot) pass the format's limits
+        on samples or steps per shard (records.py)? Then commit now, as readers refuse larger records."""
+        headroom = len(self._episodes) + 2
+        return (len(self._rows) + headroom > MAX_SAMPLES
+                or self._steps + headroom * self.config.chunk_steps > MAX_RECORD_STEPS)
+
     def commit(self) -> CommitRecord | None:
-        """Seal every open episode's pending rows and commit the shard; None if there was nothing."""
+        """Seal every open episode's pending rows into the open shard and commit it; -> its record, or
+        None if there was nothing to commit.
+
+        The shard is sealed (named, its bytes fixed) before anything is written, and a new shard opens at
+        once: if the store fails, the sealed shard waits in `_pending`, rows added later go to the next
+        shard, and the next commit() or close() retries the pending ones first, in order.
+        """
         for episode in self._episodes.values():
             self._seal(episode)
-        if not self._rows:
-            self._first_step_at = None
-            return None
+        if self._rows:
+            self._pending.append(self._seal_shard())
+        self._first_step_at = None
+        record = None
+        while self._pending:
+            record, data = self._pending[0]
+            self._commit_shard(record, data)
+            self._pending.pop(0)
+            self.committed.append(record)
+        return record
+
+    def _seal_shard(self) -> tuple[CommitRecord, bytes]:
+        """Close the open shard into (record, bytes) and open the next one."""
         self._tar.close()  # writes the end-of-archive blocks; our BytesIO stays open
         data = self._buffer.getvalue()
-        name = f"{self.writer_id}-{self._seq:06d}"
         record = CommitRecord(
-            name=name,
+            name=f"{self.writer_id}-{self._seq:06d}",
             bytes=len(data),
             sha256=hashlib.sha256(data).hexdigest(),
             writer=self.writer_id,
             created=time.time(),
             samples=tuple(self._rows),
         )
-        commit_bytes(self.fs, f"{self.root}/{SHARDS}/{name}.tar", data)
-        commit_bytes(self.fs, f"{self.root}/{INDEX}/{name}.json", record.dumps())
-        log.debug("committed %s: %d samples, %d steps, %d bytes", name, len(self._rows), record.steps, len(data))
-        self.committed.append(record)
         self._seq += 1
         self._new_shard()
-        return record
+        return record, data
+
+    def _commit_shard(self, record: CommitRecord, data: bytes) -> None:
+        """Shard first, commit record after; each step may already be done by an earlier failed attempt."""
+        check_card(self.fs, self.root, self.card, self.url)
+        self._commit_file(f"{self.root}/{record.shard_path}", data)
+        self._commit_file(f"{self.root}/{record.record_path}", record.dumps())
+        log.debug("committed %s: %d samples, %d steps, %d bytes", record.name, len(record.samples), record.steps,
+                  len(data))
+
+    def _commit_file(self, path: str, data: bytes) -> None:
+        """commit_bytes, where a file that exists with exactly `data` counts as committed: a store can fail
+        an upload after storing it, and the retry must not be wedged by its own earlier write."""
+        try:
+            commit_bytes(self.fs, path, data)
+        except AlreadyExists:
+            if self.fs.cat_file(path) != data:
+                raise DatasetError(f"{path} exists with other content: another writer used this writer id",
+                                   root=self.url) from None
 
     def close(self) -> None:
         """Commit everything that is pending (rows of running episodes become a partial chunk)."""
