@@ -86,9 +86,6 @@ class CollectConfig:
     poll_seconds: float = 10.0
     """Snapshot policies: how often to re-read `<url>/latest.json` for a newer version."""
 
-    snapshot_factories: list[str] = field(default_factory=lambda: ["dreamstream."])
-    """Snapshot policies: module prefixes a snapshot's `factory` may name (it is imported and called)."""
-
     greedy: bool = False
     """Snapshot policies: take the most likely action instead of sampling one (evaluation)."""
 

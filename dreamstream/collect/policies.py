@@ -85,7 +85,6 @@ def make_policy(
             policy,
             spec,
             poll_seconds=config.poll_seconds,
-            allowed_factories=config.snapshot_factories,
             wait=config.wait_for_snapshot,
             greedy=config.greedy,
             storage_options=storage_options,

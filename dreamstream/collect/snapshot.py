@@ -2,25 +2,32 @@
 
 Layout under the snapshot URL (any fsspec URL; written by dreamstream.train):
 
-    <url>/latest.json      {"version": N, "path": "<file relative to url>"}   (rewritten last)
+    <url>/latest.json      {"version": N, "path": "<file name in url>"}   (rewritten last; dreamstream.pointer)
     <url>/<path>           torch.save of a payload dict, read with torch.load(weights_only=True):
                            {"format": "dreamstream.policy", "version": N, "spec": EpisodeSpec.to_json(),
-                            "factory": "module:function", ...weights and settings of the actor...}
+                            "name": "dreamer", "policy_class": "dreamer_actor", ...weights and settings...}
 
-The factory is imported with importlib (only from the allowed module prefixes, `dreamstream.` by
-default) and called as `factory(payload)`; it returns an actor with `.reset(n_envs)` and
-`.act(obs_batch, greedy=False) -> np.ndarray`. A snapshot whose spec differs from the env's is refused
-with an error naming both. The pointer is re-read every `poll_seconds` from inside `act`.
+A snapshot names its policy class by a plain name, looked up in POLICY_CLASSES, a fixed table in this
+module: file contents never choose code to import. The class's builder is called as `build(payload)` and
+returns an actor with `.reset(n_envs)` and `.act(obs_batch, greedy=False) -> np.ndarray`.
+
+Every file is untrusted. A new version replaces the current one only after it loaded, matched the env's
+spec and acted once on a zero observation; a publication that fails any of these is skipped with a
+warning (and not retried), and the current version keeps acting. At start (the collector's first check):
+a snapshot made for another env is an error naming both specs; any other unusable or missing snapshot is
+an error too, unless `wait` (collect.wait_for_snapshot): then the policy acts randomly (policy `random`,
+version 0) until a usable version appears. The pointer is re-read every `poll_seconds` from inside `act`.
 """
 
 from __future__ import annotations
 
-import importlib
 import io
-import json
 import logging
+import re
 import time
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import fsspec
 import numpy as np
@@ -28,22 +35,47 @@ import numpy as np
 from dreamstream.collect.policies import RandomPolicy
 from dreamstream.datasets.spec import EpisodeSpec
 from dreamstream.errors import UserError
+from dreamstream.pointer import POINTER, Pointer, read_pointer
 
 log = logging.getLogger(__name__)
 
 FORMAT = "dreamstream.policy"
-POINTER = "latest.json"
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+"""A snapshot's `name`, recorded with every episode it acts in."""
+
+
+class Actor(Protocol):
+    """What a policy class builds from a payload."""
+
+    def reset(self, n_envs: int) -> None: ...
+
+    def act(self, obs: dict[str, np.ndarray], greedy: bool = False) -> np.ndarray: ...
+
+
+def _dreamer_actor(payload: dict[str, Any]) -> Actor:
+    """The trainer's acting model (encoder, RSSM, actor): collectors import its acting code, not the trainer."""
+    from dreamstream.train.snapshot import build_actor
+
+    return build_actor(payload)
+
+
+POLICY_CLASSES: dict[str, Callable[[dict[str, Any]], Actor]] = {"dreamer_actor": _dreamer_actor}
+"""Every policy class a snapshot may name: `policy_class` -> builder. Add a class here, in code."""
 
 
 class SnapshotReadError(UserError):
     """A snapshot file that could not be read (yet): retried at the next poll, never refused."""
 
 
-def _same_spec(theirs: Any, mine: dict[str, Any]) -> bool:
-    try:
-        return isinstance(theirs, dict) and EpisodeSpec.from_json(theirs).to_json() == mine
-    except (KeyError, TypeError, ValueError):
-        return False
+class SnapshotMismatch(UserError):
+    """A snapshot made for another env: a configuration error at start, a skipped publication later."""
+
+
+@dataclass(frozen=True)
+class _Version:
+    actor: Actor
+    version: int
+    name: str
 
 
 def describe_spec(spec: dict[str, Any]) -> str:
@@ -59,15 +91,21 @@ def describe_spec(spec: dict[str, Any]) -> str:
     return f"{fields}; action {act}"
 
 
+def _same_spec(theirs: Any, mine: dict[str, Any]) -> bool:
+    try:
+        return isinstance(theirs, dict) and EpisodeSpec.from_json(theirs).to_json() == mine
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 class SnapshotPolicy:
-    """Policy interface over the latest snapshot at `url`."""
+    """Policy interface over the latest usable snapshot at `url`."""
 
     def __init__(
         self,
         url: str,
         spec: EpisodeSpec,
         poll_seconds: float = 10.0,
-        allowed_factories: list[str] | tuple[str, ...] = ("dreamstream.",),
         wait: bool = False,
         greedy: bool = False,
         storage_options: dict | None = None,
@@ -77,109 +115,136 @@ class SnapshotPolicy:
         self.spec = spec
         self.poll_seconds = float(poll_seconds)
         self.greedy = greedy
-        self.allowed_factories = tuple(allowed_factories)
         try:
             self.fs, self.root = fsspec.core.url_to_fs(self.url, **(storage_options or {}))
         except (ValueError, ImportError) as exc:
             raise UserError(f"policy URL {url!r}: {exc}") from exc
         self.name = "random"
         self.version = 0
-        self.actor: Any = None
+        self.actor: Actor | None = None
         self._fallback = RandomPolicy(spec.action, seed=seed)
         self._n_envs = 1
         self._last_poll = time.monotonic()
         self._refused: set[int] = set()
-        pointer = self._read_pointer()
-        if pointer is None:
+        self._start(wait)
+
+    def _start(self, wait: bool) -> None:
+        """Load the current snapshot; without `wait` there must be a usable one."""
+        try:
+            loaded = self._update()
+        except SnapshotMismatch:
+            raise
+        except UserError as exc:
             if not wait:
-                raise UserError(f"no policy snapshot at {self.url}/{POINTER}")
+                raise
+            log.warning("%s; acting randomly until a usable snapshot appears", exc)
+            return
+        if not loaded:
+            if not wait:
+                raise UserError(f"no policy snapshot at {self.url}/{POINTER} (a policy is 'random', 'expert' "
+                                "or the location of a run's snapshots)")
             log.info("no snapshot at %s/%s yet: acting randomly until one appears", self.url, POINTER)
-        else:
-            self._load(pointer)
 
     # loading ---------------------------------------------------------------------------------------
 
-    def _read_pointer(self) -> dict[str, Any] | None:
-        path = f"{self.root}/{POINTER}"
+    def poll(self) -> bool:
+        """Re-read the pointer now and switch to a newer usable version (True when it did). Never raises:
+        an unreadable pointer or file is retried at the next poll, an unusable snapshot is skipped."""
+        self._last_poll = time.monotonic()
         try:
-            raw = self.fs.cat_file(path)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise UserError(f"cannot read {self.url}/{POINTER}: {exc}") from exc
-        try:
-            pointer = json.loads(raw)
-            return {"version": int(pointer["version"]), "path": str(pointer["path"])}
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UserError(f"{self.url}/{POINTER}: expected {{'version': N, 'path': ...}}: {exc}") from exc
+            return self._update()
+        except SnapshotReadError as exc:
+            log.warning("%s (retrying at the next poll)", exc)
+        except UserError as exc:
+            keeping = f"keeping policy version {self.version}" if self.actor is not None else "acting randomly"
+            log.warning("skipped a policy snapshot: %s; %s", exc, keeping)
+        return False
 
-    def _load(self, pointer: dict[str, Any]) -> None:
-        import torch
+    def _update(self) -> bool:
+        """Adopt the pointer's version when it is newer and not refused before; True when it was adopted.
 
-        where = f"{self.url}/{pointer['path']}"
+        Raises SnapshotReadError (retry later) or UserError (the version is refused for good)."""
+        pointer = read_pointer(self.fs, self.root, self.url)
+        if pointer is None or pointer.version in self._refused:
+            return False
+        if self.actor is not None and pointer.version <= self.version:
+            return False
         try:
-            raw = self.fs.cat_file(f"{self.root}/{pointer['path']}")
+            loaded = self._load(pointer)
+        except SnapshotReadError:
+            raise
+        except UserError:
+            self._refused.add(pointer.version)
+            raise
+        loaded.actor.reset(self._n_envs)
+        self.actor, self.version, self.name = loaded.actor, loaded.version, loaded.name
+        log.info("loaded policy snapshot %s/%s (version %d)", self.url, pointer.path, self.version)
+        return True
+
+    def _load(self, pointer: Pointer) -> _Version:
+        """Read, check, build and try out the snapshot that `pointer` names."""
+        where = f"{self.url}/{pointer.path}"
+        try:
+            raw = self.fs.cat_file(f"{self.root}/{pointer.path}")
         except OSError as exc:  # FileNotFoundError included: the pointer may be ahead of an object store
             raise SnapshotReadError(f"cannot read policy snapshot {where}: {exc}") from exc
+        payload = self._payload(raw, pointer, where)
+        chosen = payload.get("policy_class")
+        build = POLICY_CLASSES.get(chosen) if isinstance(chosen, str) else None
+        if build is None:
+            raise UserError(f"{where}: unknown policy class {chosen!r:.80}; known classes: {sorted(POLICY_CLASSES)}")
+        try:
+            actor = build(payload)
+            self._try_out(actor)
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - any failure of an untrusted payload refuses it, never the run
+            raise UserError(f"{where}: policy class {chosen!r} cannot act with it: {type(exc).__name__}: {exc}"
+                            ) from exc
+        return _Version(actor, pointer.version, payload["name"])
+
+    def _payload(self, raw: bytes, pointer: Pointer, where: str) -> dict[str, Any]:
+        """The file's payload, checked: format, the env's spec, its version and name."""
+        import torch
+
         try:
             payload = torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
-        except Exception as exc:  # torch raises UnpicklingError/RuntimeError for disallowed or bad files
+        except Exception as exc:  # noqa: BLE001 - torch raises many types for damaged or disallowed files
             raise UserError(f"{where} is not a loadable snapshot (weights_only): {exc}") from exc
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise UserError(f"{where}: not a dreamstream policy snapshot (format must be {FORMAT!r})")
         mine = self.spec.to_json()
         theirs = payload.get("spec")
         if not _same_spec(theirs, mine):
-            raise UserError(
-                f"policy snapshot {where} does not match the env: snapshot spec [{describe_spec(theirs or {})}] "
+            shown = describe_spec(theirs) if isinstance(theirs, dict) else repr(theirs)[:80]
+            raise SnapshotMismatch(
+                f"policy snapshot {where} does not match the env: snapshot spec [{shown}] "
                 f"vs env spec [{describe_spec(mine)}]"
             )
-        factory = self._factory(str(payload.get("factory", "")), where)
-        actor = factory(payload)
-        actor.reset(self._n_envs)
-        self.actor = actor
-        self.version = int(payload.get("version", pointer["version"]))
-        self.name = str(payload.get("name", "snapshot"))
-        log.info("loaded policy snapshot %s (version %d)", where, self.version)
+        if payload.get("version") != pointer.version or type(payload.get("version")) is not int:
+            raise UserError(f"{where}: version {payload.get('version')!r:.40} in the file, {pointer.version} in "
+                            f"its pointer")
+        if not isinstance(payload.get("name"), str) or not _NAME.fullmatch(payload["name"]):
+            raise UserError(f"{where}: name must be 1-64 letters, digits, '_', '-' or '.'")
+        return payload
 
-    def _factory(self, name: str, where: str):
-        module_name, _, function = name.partition(":")
-        if not module_name or not function:
-            raise UserError(f"{where}: factory {name!r} must look like 'module:function'")
-        if not module_name.startswith(self.allowed_factories):
-            raise UserError(
-                f"{where}: factory {name!r} is outside the allowed modules {list(self.allowed_factories)} "
-                "(collect.snapshot_factories)"
-            )
-        try:
-            return getattr(importlib.import_module(module_name), function)
-        except (ImportError, AttributeError) as exc:
-            raise UserError(f"{where}: cannot import factory {name!r}: {exc}") from exc
+    def _try_out(self, actor: Actor) -> None:
+        """One greedy act on a zero observation of the spec: a version that cannot act never replaces one that can."""
+        obs = {name: np.zeros((1, *field.shape), field.dtype) for name, field in self.spec.observations.items()}
+        actor.reset(1)
+        self._actions(actor.act({**obs, "is_first": np.ones(1, bool)}, greedy=True), 1)
 
-    def poll(self) -> bool:
-        """Re-read the pointer now; load a newer version. True when a new version was loaded."""
-        self._last_poll = time.monotonic()
-        try:
-            pointer = self._read_pointer()
-        except UserError as exc:
-            log.warning("%s", exc)
-            return False
-        if pointer is None or pointer["version"] in self._refused:
-            return False
-        if self.actor is not None and pointer["version"] <= self.version:
-            return False
-        try:
-            self._load(pointer)
-        except SnapshotReadError as exc:
-            log.warning("%s (retrying at the next poll)", exc)
-            return False
-        except UserError as exc:
-            self._refused.add(pointer["version"])
-            if self.actor is None:
-                raise  # the first snapshot is unusable: the run is misconfigured
-            log.error("keeping policy version %d: %s", self.version, exc)
-            return False
-        return True
+    def _actions(self, raw: Any, n: int) -> np.ndarray:
+        """An actor's output as the env's actions (int64 [n] or float32 [n, *shape]); UserError if it is not."""
+        action = self.spec.action
+        out = np.asarray(raw)
+        if action.kind == "discrete":
+            if out.size != n or not np.issubdtype(out.dtype, np.integer) or not ((0 <= out) & (out < action.n)).all():
+                raise UserError(f"actions {out.dtype} {out.shape} are not {n} integers in [0, {action.n})")
+            return out.astype(np.int64).reshape(n)
+        if out.size != n * int(np.prod(action.shape)) or not np.isfinite(out).all():
+            raise UserError(f"actions {out.dtype} {out.shape} are not {n} finite actions of shape {action.shape}")
+        return out.astype(np.float32).reshape(n, *action.shape)
 
     # policy interface ------------------------------------------------------------------------------
 
@@ -195,7 +260,4 @@ class SnapshotPolicy:
             self.poll()
         if self.actor is None:
             return self._fallback.act(obs)
-        actions = np.asarray(self.actor.act(obs, greedy=self.greedy))
-        if self.spec.action.kind == "discrete":
-            return actions.astype(np.int64).reshape(-1)
-        return actions.astype(np.float32).reshape(-1, *self.spec.action.shape)
+        return self._actions(self.actor.act(obs, greedy=self.greedy), self._n_envs)

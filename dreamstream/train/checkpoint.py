@@ -5,13 +5,13 @@
 
 The file is committed whole before the pointer moves, so a reader (a collector polling snapshots, a
 resumed trainer) never sees a partial file; older files beyond `keep` are pruned after the pointer moves.
-This is the layout collectors poll (dreamstream.collect.snapshot).
+This is the layout collectors poll (dreamstream.collect.snapshot); dreamstream.pointer reads and writes the
+pointer for both.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import logging
 import re
 from typing import Any
@@ -20,10 +20,9 @@ import torch
 
 from dreamstream.datasets.storage import commit_bytes, list_names, open_fs, replace_bytes
 from dreamstream.errors import UserError
+from dreamstream.pointer import POINTER, encode_pointer, read_pointer
 
 log = logging.getLogger(__name__)
-
-POINTER = "latest.json"
 
 
 class VersionedFiles:
@@ -47,16 +46,14 @@ class VersionedFiles:
         torch.save(payload, buffer)
         self.fs.makedirs(self.root, exist_ok=True)
         commit_bytes(self.fs, f"{self.root}/{name}", buffer.getvalue())
-        replace_bytes(self.fs, f"{self.root}/{POINTER}", json.dumps({"version": version, "path": name}).encode())
+        replace_bytes(self.fs, f"{self.root}/{POINTER}", encode_pointer(version, name))
         self._prune()
         return f"{self.url}/{name}"
 
     def latest_version(self) -> int | None:
-        try:
-            pointer = json.loads(self.fs.cat_file(f"{self.root}/{POINTER}"))
-        except FileNotFoundError:
-            return None
-        return int(pointer["version"])
+        """The version the pointer names; None before the first save. A damaged pointer is a UserError."""
+        pointer = read_pointer(self.fs, self.root, self.url)
+        return None if pointer is None else pointer.version
 
     def load(self, version: int | None = None, map_location: str | torch.device = "cpu") -> dict[str, Any] | None:
         """The payload of `version` (default: the latest); None when nothing was saved yet."""

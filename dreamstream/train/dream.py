@@ -42,21 +42,22 @@ from dreamstream.datasets.reader import Dataset
 from dreamstream.datasets.spec import EpisodeSpec
 from dreamstream.datasets.storage import open_fs
 from dreamstream.errors import UserError
+from dreamstream.pointer import POINTER, read_pointer
 from dreamstream.train.agent import Agent
 from dreamstream.train.config import ModelConfig
 from dreamstream.train.encoders import MAP_FIELD
 from dreamstream.train.rssm import RSSMState
 from dreamstream.train.snapshot import FORMAT as SNAPSHOT_FORMAT
+from dreamstream.train.snapshot import PREFIXES
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT, SNAPSHOT = "checkpoint", "snapshot"
-POINTER = "latest.json"
 DECODE_CHUNK = 256
 """States decoded per pass (bounds memory on long episodes)."""
 
-# Snapshot state-dict prefix -> agent state-dict prefix (the inverse of snapshot._PREFIXES).
-_SNAPSHOT_PREFIXES = {"encoder.": "wm.encoder.", "rssm.": "wm.rssm.", "actor.": "actor."}
+_SNAPSHOT_PREFIXES = {snapshot: agent for agent, snapshot in PREFIXES.items()}
+"""Snapshot state-dict prefix -> agent state-dict prefix."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -308,16 +309,12 @@ def _resolve(url: str, storage_options: dict[str, Any] | None) -> tuple[Any, str
             raise UserError(f"no checkpoint at {url}: the file does not exist")
         return fs, root, url
     for sub in ("", "/checkpoints", "/snapshots"):
-        try:
-            pointer = json.loads(fs.cat_file(f"{root}{sub}/{POINTER}"))
-        except FileNotFoundError:
+        pointer = read_pointer(fs, f"{root}{sub}", f"{url}{sub}")
+        if pointer is None:
             continue
-        except ValueError as exc:
-            raise UserError(f"{url}{sub}/{POINTER} is damaged: {exc}") from exc
-        name = pointer["path"]
         if sub == "/snapshots":
             log.warning("%s has no checkpoints, only policy snapshots (no decoders)", url)
-        return fs, f"{root}{sub}/{name}", f"{url}{sub}/{name}"
+        return fs, f"{root}{sub}/{pointer.path}", f"{url}{sub}/{pointer.path}"
     raise UserError(f"no checkpoint at {url}: expected a .pt file, a folder with {POINTER}, or a run folder "
                     "with checkpoints/ or snapshots/")
 
@@ -345,9 +342,10 @@ def _run_spec_and_config(fs: Any, path: str, shown: str, storage_options: dict[s
     """The spec and model config of the run a checkpoint file belongs to (<run>/checkpoints/<file>)."""
     run = path.rsplit("/", 2)[0]
     try:
-        pointer = json.loads(fs.cat_file(f"{run}/snapshots/{POINTER}"))
-        return _spec_and_config(_read(fs, f"{run}/snapshots/{pointer['path']}", shown), shown)
-    except (FileNotFoundError, UserError, ValueError, KeyError):
+        pointer = read_pointer(fs, f"{run}/snapshots", f"{fs.unstrip_protocol(run)}/snapshots")
+        if pointer is not None:
+            return _spec_and_config(_read(fs, f"{run}/snapshots/{pointer.path}", shown), shown)
+    except (FileNotFoundError, UserError):
         pass
     try:
         settings = json.loads(fs.cat_file(f"{run}/run.json"))["settings"]

@@ -7,9 +7,11 @@
 
 The payload holds only tensors, strings, numbers, lists and dicts: {"format": "dreamstream.policy",
 "format_version": FORMAT_VERSION, "version": policy version (the trainer's step), "name": "dreamer",
-"factory": "dreamstream.train.snapshot:build_actor", "spec": EpisodeSpec.to_json(), "model_config": dict,
+"policy_class": "dreamer_actor", "spec": EpisodeSpec.to_json(), "model_config": dict,
 "state_dict": encoder + RSSM + actor weights}. No decoders, critic or optimiser state. The keys `format`,
-`version`, `name`, `factory` and `spec` are those dreamstream.collect.snapshot reads.
+`version`, `name`, `policy_class` and `spec` are those dreamstream.collect.snapshot reads; `policy_class`
+is a name in its fixed registry (POLICY_CLASSES), never code to import. Format version 2 replaced
+version 1's `factory` ("module:function", imported by collectors) with that name.
 """
 
 from __future__ import annotations
@@ -30,18 +32,19 @@ if TYPE_CHECKING:
     from dreamstream.train.agent import Agent
 
 FORMAT = "dreamstream.policy"
-FORMAT_VERSION = 1
-FACTORY = "dreamstream.train.snapshot:build_actor"
+FORMAT_VERSION = 2
+POLICY_CLASS = "dreamer_actor"
+"""This payload's name in dreamstream.collect.snapshot.POLICY_CLASSES (which maps it to build_actor)."""
 
-# Agent state-dict prefix -> acting-model prefix.
-_PREFIXES = {"wm.encoder.": "encoder.", "wm.rssm.": "rssm.", "actor.": "actor."}
+PREFIXES = {"wm.encoder.": "encoder.", "wm.rssm.": "rssm.", "actor.": "actor."}
+"""Agent state-dict prefix -> snapshot (acting-model) prefix: what a snapshot keeps of the agent."""
 
 
 def export_policy(agent: Agent, policy_version: int = 0) -> dict[str, Any]:
     """The acting-only payload of `agent` (weights copied to CPU)."""
     weights = {}
     for key, value in agent.state_dict().items():
-        for src, dst in _PREFIXES.items():
+        for src, dst in PREFIXES.items():
             if key.startswith(src):
                 weights[dst + key[len(src):]] = value.detach().to("cpu", copy=True)
     return {
@@ -49,7 +52,7 @@ def export_policy(agent: Agent, policy_version: int = 0) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "version": int(policy_version),
         "name": "dreamer",
-        "factory": FACTORY,
+        "policy_class": POLICY_CLASS,
         "spec": agent.spec.to_json(),
         "model_config": dataclasses.asdict(agent.config),
         "state_dict": weights,
@@ -101,9 +104,30 @@ def build_actor(payload: dict[str, Any], device: torch.device | str = "cpu") -> 
                         f"this code reads {FORMAT_VERSION}")
     try:
         config = from_dict(ModelConfig, dict(payload["model_config"]))
-    except ConfigError as exc:
-        raise UserError(f"policy snapshot has a model config this code cannot read: {exc}") from exc
-    spec = EpisodeSpec.from_json(payload["spec"])
-    model = ActingModel(spec, config)
-    model.load_state_dict(payload["state_dict"])
+    except (ConfigError, KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"policy snapshot has no model config this code can read: {exc!r}") from exc
+    try:
+        spec = EpisodeSpec.from_json(payload["spec"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"policy snapshot has no spec this code can read: {exc!r}") from exc
+    model = _acting_model(spec, config, payload.get("state_dict"))
     return PolicyActor(model, spec, int(payload.get("version", 0)), device)
+
+
+def _acting_model(spec: EpisodeSpec, config: ModelConfig, weights: Any) -> ActingModel:
+    """The acting model holding `weights`. Their names and shapes are checked against a model built on the
+    meta device first, so a config that declares a larger model than the payload carries allocates nothing."""
+    if not isinstance(weights, dict):
+        raise UserError("policy snapshot has no state_dict")
+    with torch.device("meta"):
+        want = {key: tuple(value.shape) for key, value in ActingModel(spec, config).state_dict().items()}
+    got = {key: tuple(value.shape) for key, value in weights.items() if isinstance(value, torch.Tensor)}
+    missing = sorted(set(want) - set(got))
+    unexpected = sorted(set(weights) - set(want))
+    wrong = [key for key in want if key in got and got[key] != want[key]]
+    if missing or unexpected or wrong:
+        raise UserError(f"policy snapshot weights do not fit its model config: missing {missing[:3]}, "
+                        f"unexpected {unexpected[:3]}, wrong shapes {wrong[:3]}")
+    model = ActingModel(spec, config)
+    model.load_state_dict(weights)
+    return model

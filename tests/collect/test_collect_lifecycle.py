@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from collect_helpers import chunks, publish, validate
+from collect_helpers import chunks, publish, publish_dreamer, validate
 
 from dreamstream.collect.collector import Collector
 from dreamstream.collect.config import CollectConfig, EnvConfig
@@ -95,19 +95,15 @@ def test_killed_worker_leaves_a_valid_dataset_and_the_others_go_on(tmp_path):
 
 @pytest.mark.slow
 def test_crashing_worker_is_reported_and_the_other_keeps_its_data(tmp_path):
-    env = make_env(EnvConfig(id="MiniGrid-Empty-5x5-v0"))
-    snapshots = tmp_path / "snapshots"
-    publish(snapshots, env.episode_spec, version=1, action=2, crash_after=50,
-            crash_marker=str(tmp_path / "crashed"))
     root = tmp_path / "ds"
     result = subprocess.run(
-        [sys.executable, "-m", "dreamstream.cli", "collect", "--env", "MiniGrid-Empty-5x5-v0", "--out", str(root),
-         "--workers", "2", "--steps", "1000", "--policy", str(snapshots), "--no-progress",
-         "--set", "collect.snapshot_factories=[collect_helpers]"],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": HELPERS},
+        [sys.executable, "-m", "dreamstream.cli", "collect", "--env", "collect_helpers:Crashing-v0", "--out", str(root),
+         "--workers", "2", "--steps", "1000", "--no-progress", "--set", "env.kind=gym"],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": HELPERS, "CRASH_MARKER": str(tmp_path / "crashed")},
     )
     assert result.returncode == 1, result.stderr
-    assert "Traceback" in result.stderr and "RuntimeError: tiny actor crash (deliberate)" in result.stderr
+    assert "Traceback" in result.stderr and "RuntimeError: tiny env crash (deliberate)" in result.stderr
     assert "crashed (the other workers go on)" in result.stderr
     assert validate(str(root))[0] == 0
     per_writer: dict[str, int] = {}
@@ -123,8 +119,7 @@ def test_snapshot_published_while_collecting_is_picked_up(tmp_path):
     snapshots = tmp_path / "snapshots"
     snapshots.mkdir()
     root = str(tmp_path / "ds")
-    collect = CollectConfig(workers=1, poll_seconds=0.2, wait_for_snapshot=True,
-                            snapshot_factories=["collect_helpers"])
+    collect = CollectConfig(workers=1, poll_seconds=0.2, wait_for_snapshot=True, greedy=True)
     collector = Collector(EnvConfig(id="MiniGrid-Empty-5x5-v0"), root, collect, WriterConfig(shard_max_age_s=0.3),
                           policy=str(snapshots))
     collector.start()
@@ -135,19 +130,20 @@ def test_snapshot_published_while_collecting_is_picked_up(tmp_path):
 
     try:
         wait_until(lambda: ("random", 0) in versions(), poll=collector.poll)  # no snapshot yet: random
-        publish(snapshots, spec, version=1, action=1)
-        wait_until(lambda: ("tiny", 1) in versions(), poll=collector.poll)
-        publish(snapshots, spec, version=2, action=2)
-        wait_until(lambda: ("tiny", 2) in versions(), poll=collector.poll)
+        publish_dreamer(snapshots, spec, version=1, action=1)
+        wait_until(lambda: ("dreamer", 1) in versions(), poll=collector.poll)
+        publish_dreamer(snapshots, spec, version=2, action=2)
+        wait_until(lambda: ("dreamer", 2) in versions(), poll=collector.poll)
         summary = collector.stop()
     finally:
         if collector.running:
             collector.stop()
     assert not summary.failed
-    assert {(e.policy, e.policy_version) for e in collector.episodes} <= {("random", 0), ("tiny", 1), ("tiny", 2)}
+    assert {(e.policy, e.policy_version) for e in collector.episodes} <= {("random", 0), ("dreamer", 1),
+                                                                          ("dreamer", 2)}
     for chunk in chunks(root):
         actions = chunk.arrays["action"][~chunk.arrays["is_first"]]
-        if chunk.row.policy == "tiny" and len(actions):
+        if chunk.row.policy == "dreamer" and len(actions):
             assert (actions == chunk.row.policy_version).all()  # version N acts N
 
 
@@ -159,8 +155,7 @@ def test_snapshot_for_another_env_is_refused(tmp_path, capsys, wait):
     snapshots = tmp_path / "snapshots"
     publish(snapshots, cartpole, version=3, action=0)
     root = tmp_path / "ds"
-    args = ["collect", "--env", "minigrid_empty", "--out", str(root), "--policy", str(snapshots),
-            "--set", "collect.snapshot_factories=[collect_helpers]"]
+    args = ["collect", "--env", "minigrid_empty", "--out", str(root), "--policy", str(snapshots)]
     if wait:
         args += ["--set", "collect.wait_for_snapshot=true"]
     assert main(args) == 2
