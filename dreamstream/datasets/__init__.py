@@ -2,9 +2,10 @@
 
 from dreamstream.datasets.card import FORMAT, FORMAT_VERSION, DatasetCard
 from dreamstream.datasets.errors import DatasetError
-from dreamstream.datasets.reader import Chunk, Dataset, decode_sample, group_members
+from dreamstream.datasets.reader import Chunk, Dataset, decode_chunk, decode_sample
 from dreamstream.datasets.records import CommitRecord, SampleRow
 from dreamstream.datasets.spec import ActionSpec, EpisodeSpec, FieldSpec, SpecError, spec_from_spaces
+from dreamstream.datasets.tar import tar_samples
 from dreamstream.datasets.writer import EpisodeWriter, WriterConfig
 
 __all__ = [
@@ -22,7 +23,8 @@ __all__ = [
     "SampleRow",
     "SpecError",
     "WriterConfig",
+    "decode_chunk",
     "decode_sample",
-    "group_members",
     "spec_from_spaces",
+    "tar_samples",
 ]

@@ -1,21 +1,26 @@
 """Member encoding: NumPy `.npy` (optionally zstd-compressed as `.npy.zst`) and JSON, nothing else.
 
 Decoding refuses every other extension before looking at the bytes, and refuses object dtypes inside
-`.npy` headers, so no byte of a dataset ever reaches pickle.
+`.npy` headers, so no byte of a dataset ever reaches pickle. Members are untrusted: `decode_array` takes
+the dtype and shape the spec and the commit record expect and checks the `.npy` header against them
+before any array exists, and caps zstd output at the bytes those rows can hold (a frame declaring more
+is refused before decompressing, a bomb stops at the cap), so no header can make a reader allocate.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import threading
-from typing import Any
 
 import numpy as np
 import zstandard
 
 NPY, NPY_ZST, JSON = "npy", "npy.zst", "json"
 KNOWN_SUFFIXES = (NPY, NPY_ZST, JSON)
+MAX_NPY_HEADER = 16 * 2**10
+"""Most bytes of a `.npy` header read (NumPy itself refuses headers over 10,000 characters)."""
+_NPY_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0,
+                (3, 0): np.lib.format.read_array_header_2_0}
 
 # zstandard contexts are not thread-safe (concurrent use corrupts output) but cheap: one per thread.
 _local = threading.local()
@@ -57,43 +62,86 @@ def encode_array(array: np.ndarray, compress_level: int | None) -> tuple[str, by
     return NPY_ZST, compressor.compress(data)
 
 
-def load_npy(data: bytes | memoryview) -> np.ndarray:
-    """Parse `.npy` bytes without pickle; the result is a read-only view of `data` (no copy)."""
-    stream = io.BytesIO(data)
+def npy_header(data: bytes | memoryview) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """-> (shape, fortran_order, dtype, data offset) of `.npy` bytes, reading only the header's bytes."""
+    stream = io.BytesIO(bytes(data[:MAX_NPY_HEADER]))  # a copy of the header only, never of the data
     try:
         version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
-        else:
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
-    except ValueError as exc:
-        raise CodecError(f"not a valid .npy member: {exc}") from exc
+        reader = _NPY_READERS.get(version)
+        if reader is None:
+            raise CodecError(f"not a valid .npy member: unsupported version {version}")
+        shape, fortran, dtype = reader(stream)
+    except CodecError:
+        raise
+    except Exception as exc:  # NumPy's header parser (ast, tokenize, dtype) is not built for hostile
+        # input: whatever it raises means the header is damaged
+        raise CodecError(f"not a valid .npy member: {type(exc).__name__}: {exc}"[:300]) from None
     if dtype.hasobject:
         raise CodecError(f".npy member has object dtype {dtype}, which would need pickle: refused")
-    count = int(np.prod(shape, dtype=np.int64))
-    offset = stream.tell()
+    return shape, fortran, dtype, stream.tell()
+
+
+def load_npy(data: bytes | memoryview, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """Parse `.npy` bytes that must hold a `shape` array of `dtype`; the result is a read-only view of
+    `data` (no copy). The header is checked against the expectation before the array is made."""
+    found_shape, fortran, found_dtype, offset = npy_header(data)
+    if found_dtype != dtype:
+        raise CodecError(f"dtype {found_dtype} but the spec says {dtype}")
+    if len(found_shape) != len(shape) or tuple(found_shape[1:]) != shape[1:]:
+        raise CodecError(f"step shape {tuple(found_shape[1:])} but the spec says {shape[1:]}")
+    if found_shape[0] != shape[0]:
+        raise CodecError(f"{found_shape[0]} rows, the commit record says {shape[0]}")
+    count = _count(shape)
     if len(data) - offset != count * dtype.itemsize:
-        raise CodecError(f".npy member holds {len(data) - offset} data bytes, header says {count * dtype.itemsize}")
+        raise CodecError(f".npy member holds {len(data) - offset} data bytes, its header says "
+                         f"{count * dtype.itemsize}")
     array = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
     return array.reshape(shape, order="F" if fortran else "C")
 
 
-def decode_member(suffix: str, data: bytes) -> Any:
-    """Decode one tar member by its suffix (the part of the name after `<key>.<field>.`)."""
+def _count(shape: tuple[int, ...]) -> int:
+    count = 1
+    for n in shape:
+        count *= n
+    return count
+
+
+def decompress(data: bytes | memoryview, limit: int) -> bytes:
+    """One zstd frame, refused if it declares or produces more than `limit` bytes (checked before the
+    output buffer is allocated) or carries anything after the frame."""
+    try:
+        declared = zstandard.frame_content_size(data)
+    except zstandard.ZstdError as exc:
+        raise CodecError(f"zstd frame header is damaged: {exc}") from None
+    if declared > limit:
+        raise CodecError(f"zstd frame declares {declared} bytes, more than the {limit} its rows can hold")
+    try:  # declared == -1 (unknown): zstandard stops at max_output_size
+        return _decompressor().decompress(data, max_output_size=limit, allow_extra_data=False)
+    except zstandard.ZstdError as exc:
+        raise CodecError(f"zstd stream is damaged or expands past the {limit} bytes its rows can hold: "
+                         f"{exc}") from None
+
+
+def decode_array(suffix: str, data: bytes | memoryview, dtype: np.dtype | str,
+                 shape: tuple[int, ...]) -> np.ndarray:
+    """Decode an array member (`.npy` or `.npy.zst`) that must hold a `shape` array of `dtype`.
+
+    `shape` is (rows, *step shape): the rows come from the commit record, the rest and the dtype from
+    the spec, so the zstd output is capped at exactly what those rows hold (plus the header).
+    """
+    dtype = np.dtype(dtype)
     if suffix == NPY:
-        return load_npy(data)
+        return load_npy(data, dtype, shape)
     if suffix == NPY_ZST:
-        try:
-            raw = _decompressor().decompress(data)
-        except zstandard.ZstdError as exc:
-            raise CodecError(f"zstd stream is damaged: {exc}") from exc
-        return load_npy(raw)
-    if suffix == JSON:
-        try:
-            return json.loads(data)
-        except ValueError as exc:
-            raise CodecError(f"JSON member is damaged: {exc}") from exc
-    raise CodecError(f"extension .{suffix} is not one of {KNOWN_SUFFIXES}: refused, never decoded")
+        return load_npy(decompress(data, MAX_NPY_HEADER + _count(shape) * dtype.itemsize), dtype, shape)
+    check_suffix(suffix)
+    raise CodecError(f"a .{suffix} member is not an array")
+
+
+def check_suffix(suffix: str) -> None:
+    """Refuse an extension this codec does not decode, before any of its bytes are looked at."""
+    if suffix not in KNOWN_SUFFIXES:
+        raise CodecError(f"extension .{suffix} is not one of {KNOWN_SUFFIXES}: refused, never decoded")
 
 
 def split_member_name(name: str) -> tuple[str, str, str]:

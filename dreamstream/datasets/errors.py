@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dreamstream.errors import UserError
+from dreamstream.redact import redact
 
 
 class DatasetError(UserError):
@@ -13,7 +14,7 @@ class DatasetError(UserError):
 
     def __init__(self, message: str, *, root: str = "", shard: str = "", key: str = "", field: str = ""):
         self.root, self.shard, self.key, self.field = root, shard, key, field
-        self.reason = message
+        self.reason = redact(message)  # shown alone by validate and the loader; the full message is redacted too
         where = ", ".join(
             part
             for part in (
@@ -25,3 +26,13 @@ class DatasetError(UserError):
             if part
         )
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class ReadError(DatasetError):
+    """A read that did not return the committed bytes: the object is missing, or its bytes fail their
+    checksum. A later read may succeed (a damaged transfer, a store catching up), so readers retry it."""
+
+
+class StoreError(DatasetError):
+    """The store did not answer (unreachable, refused, timed out, denied). Retried; when it persists nothing
+    can be read, so the loader raises it even with `on_error: skip` instead of skipping shard after shard."""

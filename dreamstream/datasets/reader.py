@@ -6,10 +6,9 @@ dreamstream.datasets.codec, which refuses anything that would need pickle.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import io
 import math
-import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -17,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from dreamstream.datasets.card import DatasetCard, read_card
-from dreamstream.datasets.codec import CodecError, decode_member
-from dreamstream.datasets.errors import DatasetError
+from dreamstream.datasets.card import CARD_NAME, DatasetCard, read_card
+from dreamstream.datasets.codec import JSON, CodecError, check_suffix, decode_array
+from dreamstream.datasets.errors import DatasetError, ReadError, StoreError
 from dreamstream.datasets.records import (
     INDEX,
     MAX_RECORD_BYTES,
@@ -29,8 +28,9 @@ from dreamstream.datasets.records import (
     parse_meta,
     parse_record,
 )
-from dreamstream.datasets.spec import EpisodeSpec, SpecError
+from dreamstream.datasets.spec import FLAGS, REWARD, EpisodeSpec
 from dreamstream.datasets.storage import list_names, open_fs, read_options
+from dreamstream.datasets.tar import tar_samples
 
 META = "meta.json"
 # meta.json keys that must equal the commit record's row for the sample.
@@ -51,70 +51,46 @@ class Chunk:
         return self.row.key
 
 
-def group_members(data: bytes, shard: str) -> Iterator[dict[str, Any]]:
-    """Yield WebDataset-style samples {"__key__": key, "<field>.<suffix>": bytes} from tar bytes."""
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
-            sample: dict[str, Any] = {}
-            for info in tar:
-                if not info.isfile():
-                    raise DatasetError(f"member {info.name!r} is not a regular file", shard=shard)
-                key, _, rest = info.name.partition(".")
-                if sample and sample["__key__"] != key:
-                    yield sample
-                    sample = {}
-                sample.setdefault("__key__", key)
-                if rest in sample:
-                    raise DatasetError(f"member {info.name!r} appears twice", shard=shard, key=key)
-                file = tar.extractfile(info)
-                assert file is not None
-                sample[rest] = file.read()
-            if sample:
-                yield sample
-    except (tarfile.TarError, EOFError) as exc:
-        raise DatasetError(f"truncated or damaged tar: {exc}", shard=shard) from exc
+def decode_sample(sample: dict[str, Any], spec: EpisodeSpec, steps: int, shard: str = "",
+                  fields: set[str] | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Decode a sample of `steps` rows (its commit record row's) into (meta, arrays).
 
-
-def decode_sample(
-    sample: dict[str, Any], spec: EpisodeSpec, shard: str = ""
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Decode a WebDataset-style sample into (meta, arrays) and check the arrays against the spec."""
+    Each member is checked against its field's dtype and shape and the row count before it is decoded
+    (codec.decode_array), so no member can make the reader allocate more than those rows hold.
+    `fields`: decode only these fields; the other members must still be fields of the spec.
+    """
     key = sample.get("__key__", "?")
     meta: dict[str, Any] | None = None
     arrays: dict[str, np.ndarray] = {}
     for member, data in sample.items():
         if member.startswith("__"):
             continue
-        field, _, suffix = member.partition(".")
+        name, _, suffix = member.partition(".")
         try:
-            value = decode_member(suffix, data)
+            check_suffix(suffix)
+            if member == META:
+                meta = parse_meta(data, shard, key)
+            elif suffix == JSON or name not in spec.fields:
+                raise CodecError("unexpected JSON member" if suffix == JSON else "field is not in the spec")
+            elif fields is None or name in fields:
+                field = spec.fields[name]
+                arrays[name] = decode_array(suffix, data, field.dtype, (steps, *field.shape))
         except CodecError as exc:
-            raise DatasetError(str(exc), shard=shard, key=key, field=field) from exc
-        if member == META:
-            meta = value
-        elif suffix == "json":
-            raise DatasetError("unexpected JSON member", shard=shard, key=key, field=field)
-        else:
-            arrays[field] = value
-    if not isinstance(meta, dict):
+            raise DatasetError(str(exc), shard=shard, key=key, field=name) from None
+    if meta is None:
         raise DatasetError(f"sample has no {META}", shard=shard, key=key)
-    try:
-        spec.check_chunk(arrays)
-    except SpecError as exc:
-        raise DatasetError(str(exc), shard=shard, key=key) from exc
+    missing = sorted(set(spec.fields if fields is None else fields & set(spec.fields)) - set(arrays))
+    if missing:
+        raise DatasetError(f"missing fields {missing}", shard=shard, key=key)
     return meta, arrays
 
 
 def check_chunk_rows(row: SampleRow, meta: dict[str, Any], arrays: dict[str, np.ndarray], shard: str) -> None:
     """The sample agrees with its commit record row, and its flags follow the row convention."""
-    meta = parse_meta(meta, shard, row.key)
     for name in _META_KEYS:
         if meta.get(name) != getattr(row, name):
             raise DatasetError(f"meta.json says {name}={meta.get(name)!r}, the commit record says "
                                f"{getattr(row, name)!r}", shard=shard, key=row.key)
-    steps = len(arrays["reward"])
-    if steps != row.steps:
-        raise DatasetError(f"{steps} rows, the commit record says {row.steps}", shard=shard, key=row.key)
     reward_sum = float(arrays["reward"].sum(dtype=np.float64))
     if not math.isclose(reward_sum, row.reward_sum, rel_tol=1e-6, abs_tol=1e-6):
         raise DatasetError(f"rewards sum to {reward_sum}, the commit record says {row.reward_sum}",
@@ -131,6 +107,35 @@ def check_chunk_rows(row: SampleRow, meta: dict[str, Any], arrays: dict[str, np.
                            field="is_terminal")
 
 
+def decode_chunk(sample: dict[str, Any], row: SampleRow, spec: EpisodeSpec, shard: str,
+                 fields: set[str] | None = None) -> dict[str, np.ndarray]:
+    """One sample's arrays, decoded (bounded, pickle-free, spec-checked) and checked against its row.
+
+    `fields`: only these (plus the reward and flags, which the row check needs).
+    """
+    needed = None if fields is None else set(fields) | {REWARD, *FLAGS}
+    meta, arrays = decode_sample(sample, spec, row.steps, shard, needed)
+    check_chunk_rows(row, meta, arrays, shard)
+    return arrays
+
+
+@contextlib.contextmanager
+def _store(what: str, root: str, shard: str = "", missing: str = "") -> Iterator[None]:
+    """Failures of the store while doing `what`, as project errors: a missing object (when `missing` says
+    what that means) as ReadError, anything else a backend raises (OSError, botocore, aiohttp, ...) as
+    StoreError naming the root."""
+    try:
+        yield
+    except DatasetError:
+        raise
+    except FileNotFoundError as exc:
+        if not missing:
+            raise StoreError(f"cannot {what}: {exc}", root=root, shard=shard) from exc
+        raise ReadError(missing, root=root, shard=shard) from exc
+    except Exception as exc:
+        raise StoreError(f"cannot {what}: {type(exc).__name__}: {exc}", root=root, shard=shard) from exc
+
+
 class Dataset:
     """A dataset at a URL: its card, its commit records and its committed samples."""
 
@@ -141,7 +146,8 @@ class Dataset:
 
     @cached_property
     def card(self) -> DatasetCard:
-        return read_card(self.fs, self.root, self.url)
+        with _store(f"read {CARD_NAME}", self.url):
+            return read_card(self.fs, self.root, self.url)
 
     @property
     def spec(self) -> EpisodeSpec:
@@ -149,69 +155,100 @@ class Dataset:
 
     def record_names(self) -> list[str]:
         """Names of the committed shards, freshly listed, sorted."""
-        return [n[: -len(".json")] for n in list_names(self.fs, f"{self.root}/{INDEX}") if n.endswith(".json")]
+        with _store(f"list {INDEX}/", self.url):
+            names = list_names(self.fs, f"{self.root}/{INDEX}")
+        return [n[: -len(".json")] for n in names if n.endswith(".json")]
 
     def shard_names(self) -> list[str]:
         """Names of every shard file present, committed or not (for validation)."""
-        return [n[: -len(".tar")] for n in list_names(self.fs, f"{self.root}/{SHARDS}")
-                if n.endswith(".tar") and not n.startswith(".")]
+        with _store(f"list {SHARDS}/", self.url):
+            names = list_names(self.fs, f"{self.root}/{SHARDS}")
+        return [n[: -len(".tar")] for n in names if n.endswith(".tar") and not n.startswith(".")]
 
     def records(self, names: Iterable[str] | None = None) -> list[CommitRecord]:
-        """Commit records (all, or the given names), fetched concurrently where the store allows."""
+        """Commit records (all, or the given names), fetched concurrently where the store allows; the
+        first bad one raises."""
+        records, errors = self.read_records(names)
+        if errors:
+            raise errors[0]
+        return records
+
+    def read_records(self, names: Iterable[str] | None = None) -> tuple[list[CommitRecord], list[DatasetError]]:
+        """-> (the good records, an error for each bad one): `validate` reports every bad record."""
         names = self.record_names() if names is None else list(names)
         paths = [f"{self.root}/{INDEX}/{name}.json" for name in names]
         bound = {"start": 0, "end": MAX_RECORD_BYTES + 1}  # a huge record is refused, never loaded whole
-        if any(c in self.root for c in "*?["):  # fs.cat would read these as glob patterns
-            fetched = {path: self.fs.cat_file(path, **bound) for path in paths}
-        else:  # one concurrent batch of requests on object stores
-            fetched = self.fs.cat(paths, on_error="return", **bound) if paths else {}
+        with _store("read commit records", self.url):
+            if any(c in self.root for c in "*?["):  # fs.cat would read these as glob patterns
+                fetched = {path: self.fs.cat_file(path, **bound) for path in paths}
+            else:  # one concurrent batch of requests on object stores
+                fetched = self.fs.cat(paths, on_error="return", **bound) if paths else {}
         blobs = {path.rsplit("/", 1)[-1]: blob for path, blob in fetched.items()}
-        records = []
+        records, errors = [], []
         for name in names:
             blob = blobs.get(f"{name}.json")
             where = f"{INDEX}/{name}.json"
-            if isinstance(blob, BaseException) or blob is None:
-                raise DatasetError(f"commit record cannot be read: {blob!r}", root=self.url, shard=where)
-            records.append(parse_record(blob, name, self.url))
-        return records
+            try:
+                if isinstance(blob, BaseException) or blob is None:
+                    with _store("read the commit record", self.url, where, missing="commit record vanished"):
+                        raise blob or FileNotFoundError(where)
+                records.append(parse_record(blob, name, self.url))
+            except DatasetError as exc:
+                errors.append(exc)
+        return records, errors
 
     def shard_bytes(self, record: CommitRecord, verify: bool = True) -> bytes:
-        """The shard's bytes; with `verify`, their size and sha256 must match the commit record."""
+        """The shard's bytes; with `verify`, the object's size must match the commit record before a byte
+        is read (a shard far larger than its record says is never loaded), and the sha256 after.
+
+        Raises ReadError (missing, checksum) and StoreError (the store failed), which are worth retrying,
+        or DatasetError (the stored object has the wrong size), which is not.
+        """
         path = f"{self.root}/{record.shard_path}"
-        try:
+        where = {"root": self.url, "shard": record.shard_path}
+        with _store("read the shard", missing="shard is missing but has a commit record", **where):
             with self.fs.open(path, "rb", **read_options(self.fs)) as f:
-                data = f.read()
-        except FileNotFoundError as exc:
-            raise DatasetError("shard is missing but has a commit record", root=self.url,
-                               shard=record.shard_path) from exc
-        if verify:
-            if len(data) != record.bytes:
-                raise DatasetError(f"shard has {len(data)} bytes, the commit record says {record.bytes} "
-                                   "(truncated or overwritten)", root=self.url, shard=record.shard_path)
-            digest = hashlib.sha256(data).hexdigest()
-            if digest != record.sha256:
-                raise DatasetError(f"sha256 mismatch: {digest} != {record.sha256} (damaged shard)",
-                                   root=self.url, shard=record.shard_path)
+                if not verify:
+                    return f.read()
+                size = getattr(f, "size", None)
+                size = self.fs.size(path) if size is None else size
+                if size != record.bytes:
+                    raise DatasetError(f"shard has {size} bytes, the commit record says {record.bytes} "
+                                       "(truncated or overwritten)", **where)
+                data = f.read(record.bytes + 1)
+        if len(data) != record.bytes:
+            raise ReadError(f"read {len(data)} bytes of a {record.bytes}-byte shard (it changed while read)",
+                            **where)
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != record.sha256:
+            raise ReadError(f"sha256 mismatch: {digest} != {record.sha256} (damaged shard)", **where)
         return data
 
     def read_shard(self, record: CommitRecord, verify: bool = True) -> list[Chunk]:
         """Every sample of a committed shard, decoded and checked against the spec and the record."""
+        return list(self.iter_shard(record, verify=verify))
+
+    def iter_shard(self, record: CommitRecord, verify: bool = True, keys: set[str] | None = None,
+                   fields: set[str] | None = None) -> Iterator[Chunk]:
+        """The shard's samples in shard order, decoded and checked, holding the shard's bytes and one
+        decoded sample at a time.
+
+        `keys`: only these samples (the others are checked for membership in the record, not decoded).
+        `fields`: decode only these fields (plus the reward and flags, which the record check needs).
+        """
         data = self.shard_bytes(record, verify=verify)
+        shard = record.shard_path
         rows = {row.key: row for row in record.samples}
-        chunks = []
-        for sample in group_members(data, record.shard_path):
+        for sample in tar_samples(data, shard):
             key = sample["__key__"]
             row = rows.pop(key, None)
             if row is None:
-                raise DatasetError("sample is not listed in the commit record", root=self.url,
-                                   shard=record.shard_path, key=key)
-            meta, arrays = decode_sample(sample, self.spec, record.shard_path)
-            check_chunk_rows(row, meta, arrays, record.shard_path)
-            chunks.append(Chunk(row=row, arrays=arrays, shard=record.shard_path))
+                raise DatasetError("sample is not listed in the commit record", root=self.url, shard=shard, key=key)
+            if keys is None or key in keys:
+                yield Chunk(row=row, arrays=decode_chunk(sample, row, self.spec, shard, fields), shard=shard)
         if rows:
             raise DatasetError(f"samples {sorted(rows)} are in the commit record but not in the shard",
-                               root=self.url, shard=record.shard_path)
-        return chunks
+                               root=self.url, shard=shard)
 
     def chunks(self, records: Iterable[CommitRecord] | None = None, verify: bool = True) -> Iterator[Chunk]:
         for record in self.records() if records is None else records:

@@ -41,6 +41,11 @@ def config(**kwargs) -> LoaderConfig:
                            "shuffle_buffer": 80, **kwargs})
 
 
+# A shard whose size is not its record's is not read, nor retried (the object will not change); a missing
+# shard or one failing its checksum may read well later.
+RETRIES = {"truncated": 0, "checksum": 2, "missing": 2}
+
+
 @pytest.mark.parametrize("how", ["truncated", "checksum", "missing"])
 def test_bad_shard_is_retried_then_skipped_and_counted(corpus, how):
     record = damage(corpus, how)
@@ -48,7 +53,7 @@ def test_bad_shard_is_retried_then_skipped_and_counted(corpus, how):
         batches = list(loader)
         metrics = loader.metrics()
     assert metrics["shards_skipped"] == 1
-    assert metrics["shard_retries"] == 2
+    assert metrics["shard_retries"] == RETRIES[how]
     assert metrics["shards_read"] == len(Dataset(corpus.url).records()) - 1
     # Its rows are missing (as padding, never faked); every other step is there exactly once.
     lost = Counter((episode_hash(row.episode), row.start + i) for row in record.samples for i in range(row.steps))
@@ -70,7 +75,8 @@ def test_bad_shard_raises_naming_it_when_configured(corpus, how, reason):
             for _ in loader:
                 pass
     assert caught.value.shard == record.shard_path
-    assert record.shard_path in str(caught.value) and "after 3 attempt(s)" in str(caught.value)
+    attempts = RETRIES[how] + 1
+    assert record.shard_path in str(caught.value) and f"after {attempts} attempt(s)" in str(caught.value)
 
 
 def test_windows_mode_drops_a_bad_shard_from_its_buffer(corpus):

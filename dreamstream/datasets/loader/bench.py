@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import logging
 import tarfile
 import tempfile
@@ -54,16 +55,22 @@ def write_dataset(url: str, frames: np.ndarray, shard_bytes: int) -> Any:
 
 def raw_epoch(dataset: Any, records: list[Any]) -> float:
     """Frames/s reading every shard's bytes and decoding its members to NumPy, nothing more."""
-    from dreamstream.datasets.codec import decode_member, split_member_name
+    from dreamstream.datasets.codec import decode_array, split_member_name
 
     start = time.perf_counter()
     frames = 0
     for record in records:
         data = dataset.fs.cat_file(f"{dataset.root}/{record.shard_path}")
+        rows = {row.key: row.steps for row in record.samples}
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
             for info in tar:
-                _, field, suffix = split_member_name(info.name)
-                value = decode_member(suffix, tar.extractfile(info).read())
+                key, field, suffix = split_member_name(info.name)
+                member = tar.extractfile(info).read()
+                if field not in dataset.spec.fields:
+                    json.loads(member)
+                    continue
+                spec = dataset.spec.fields[field]
+                value = decode_array(suffix, member, spec.dtype, (rows[key], *spec.shape))
                 if field == "image":
                     frames += len(value)
     return frames / (time.perf_counter() - start)

@@ -52,9 +52,17 @@ class LoaderConfig:
     """A shard that still fails after `retries`: skip it (counted in metrics, its rows become padding with
     valid=False) or raise a DatasetError naming the shard."""
     retries: int = 3
-    """Extra attempts to read a shard that fails (unreachable, truncated, checksum mismatch)."""
+    """Extra attempts to read a shard that fails to read (missing, checksum mismatch, store unreachable)
+    or to list the commit records (follow mode). A shard whose size differs from its commit record's is
+    not read at all, nor retried. A store still failing after the retries raises, whatever `on_error`."""
     retry_backoff_s: float = 0.5
     """Sleep before the first retry; doubles on each further retry."""
+    failure_window: int = 20
+    """How many of its latest shard reads a reader remembers for `max_failed_share`."""
+    max_failed_share: float = 0.5
+    """With `on_error: skip`, raise a DatasetError once more than this share of `failure_window` shard reads
+    failed (a shard fails when it cannot be read or one of its samples does not decode): a broken dataset
+    stops training instead of feeding it padding. 1.0 never raises."""
     verify: bool = True
     """Check each shard's size and sha256 against its commit record before decoding it."""
     seed: int = 0
@@ -68,12 +76,15 @@ class LoaderConfig:
 
     def __post_init__(self) -> None:
         positive = {"batch_size": self.batch_size, "seq_len": self.seq_len, "shuffle_buffer": self.shuffle_buffer,
-                    "relist_interval_s": self.relist_interval_s}
+                    "relist_interval_s": self.relist_interval_s, "failure_window": self.failure_window,
+                    "max_failed_share": self.max_failed_share}
         bad = [f"{k}={v!r}" for k, v in positive.items() if not v > 0]
         non_negative = {"replay_window": self.replay_window, "reset_interval": self.reset_interval,
                         "workers": self.workers, "prefetch": self.prefetch, "io_threads": self.io_threads,
                         "retries": self.retries, "retry_backoff_s": self.retry_backoff_s}
         bad += [f"{k}={v!r}" for k, v in non_negative.items() if v < 0]
+        if self.max_failed_share > 1:
+            bad.append(f"max_failed_share={self.max_failed_share!r} (at most 1)")
         if bad:
             raise ValueError(f"loader settings out of range: {', '.join(bad)}")
         if self.mode not in ("tbtt", "windows"):

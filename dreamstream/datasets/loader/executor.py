@@ -17,9 +17,9 @@ import torch
 from torch.utils.data import get_worker_info
 
 from dreamstream.datasets.errors import DatasetError
-from dreamstream.datasets.loader.fetch import FetchCounters, FetchPolicy, decode_chunk, fetch_shard
+from dreamstream.datasets.loader.fetch import FailureWindow, FetchCounters, FetchPolicy, fetch_shard
 from dreamstream.datasets.loader.plan import BatchPlan, ChunkRef
-from dreamstream.datasets.reader import Dataset
+from dreamstream.datasets.reader import Dataset, decode_chunk
 from dreamstream.datasets.spec import EpisodeSpec
 
 log = logging.getLogger(__name__)
@@ -33,13 +33,17 @@ Arrays = dict[str, np.ndarray]
 
 class ChunkStore:
     """The chunks that batch plans still need: their shards fetched (ahead, in `pool` threads if given) and
-    kept undecoded; each chunk decoded when a batch first needs it and dropped when released."""
+    kept undecoded; each chunk decoded when a batch first needs it and dropped when released.
+
+    `failures` (kept by the reader across epochs) sees every shard read and every sample that did not
+    decode, and raises when too many failed."""
 
     def __init__(self, dataset: Dataset, policy: FetchPolicy, pool: ThreadPoolExecutor | None,
-                 on_failure: Callable[[str], None] | None = None):
+                 failures: FailureWindow, on_failure: Callable[[str], None] | None = None):
         self.dataset = dataset
         self.policy = policy
         self.pool = pool
+        self.failures = failures
         self.on_failure = on_failure
         self.counters = FetchCounters()
         self.refs: Counter[tuple[str, str]] = Counter()
@@ -68,6 +72,7 @@ class ChunkStore:
             samples = job.result()
         else:
             samples = fetch_shard(self.dataset, job.record, self.policy, self.counters)
+        self.failures.record(ref.shard, samples is not None)
         if samples is None:
             self.failed.add(ref.shard)
             if self.on_failure is not None:
@@ -77,7 +82,7 @@ class ChunkStore:
 
     def _decode(self, ref: ChunkRef, samples: dict[str, dict[str, Any]]) -> Arrays:
         row = next(r for r in ref.record.samples if r.key == ref.key)
-        return decode_chunk(samples[ref.key], row, self.dataset, ref.record.shard_path)
+        return decode_chunk(samples[ref.key], row, self.dataset.spec, ref.record.shard_path)
 
     def decode_ahead(self, ref: ChunkRef) -> None:
         """Start decoding a chunk the next batch needs, in a fetch thread, if its shard is already here."""
@@ -109,6 +114,7 @@ class ChunkStore:
             self.bad_chunks.add(ref.id)
             self.counters.add("chunks_skipped")
             log.warning("skipping a sample of %s: %s", self.dataset.url, exc)
+            self.failures.fail_chunk(ref.shard)
             return None
         self.data[ref.id] = arrays
         return arrays

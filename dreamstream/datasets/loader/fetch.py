@@ -3,8 +3,9 @@ our pickle-free `decode_sample`.
 
 webdataset 1.0.2 has no s3:// opener and sends gs:// to a `gsutil` sub-process; the loader never goes
 through `webdataset.gopen`: it reads each shard whole with fsspec (`Dataset.shard_bytes`, which also
-checks size and sha256 against the commit record), splits it into samples without copying (tar.py), and
-decodes each sample with `decode_sample` when a batch first needs it. `register_gopen()` additionally
+checks size and sha256 against the commit record), splits it into samples without copying
+(dreamstream.datasets.tar, the parser every reader uses), and decodes each sample with
+`dreamstream.datasets.reader.decode_chunk` when a batch first needs it. `register_gopen()` additionally
 points webdataset's own `gopen_schemes` for s3, gs, gcs and memory at fsspec, so a plain
 `webdataset.WebDataset("s3://...")` in user code reads through fsspec instead of a shell pipe.
 """
@@ -14,18 +15,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 import fsspec
-import numpy as np
 from webdataset.gopen import gopen_schemes
 
-from dreamstream.datasets.errors import DatasetError
-from dreamstream.datasets.loader.tar import TarFormatError, tar_samples
-from dreamstream.datasets.reader import Dataset, check_chunk_rows, decode_sample
-from dreamstream.datasets.records import CommitRecord, SampleRow
+from dreamstream.datasets.errors import DatasetError, ReadError, StoreError
+from dreamstream.datasets.reader import Dataset
+from dreamstream.datasets.records import CommitRecord
 from dreamstream.datasets.storage import read_options
+from dreamstream.datasets.tar import tar_samples
 
 log = logging.getLogger(__name__)
 
@@ -68,26 +69,54 @@ class FetchCounters:
         return out
 
 
+class FailureWindow:
+    """The outcomes of a reader's last `size` shard reads. More than `max_share` of `size` failed: the
+    dataset or the store is broken, so the loader raises instead of training on padding forever.
+
+    A shard counts as failed when it could not be read or one of its samples did not decode. The
+    denominator is the window's size, not the reads so far, so the first failures of a run do not
+    trip it; a dataset with fewer shards fills the window across epochs.
+    """
+
+    def __init__(self, size: int, max_share: float, url: str):
+        self.size, self.max_share, self.url = size, max_share, url
+        self._outcomes: deque[list[Any]] = deque(maxlen=size)  # [shard, ok]
+        self._lock = threading.Lock()
+
+    def record(self, shard: str, ok: bool) -> None:
+        with self._lock:
+            self._outcomes.append([shard, ok])
+            self._check()
+
+    def fail_chunk(self, shard: str) -> None:
+        """A sample of `shard` did not decode: its read counts as failed."""
+        with self._lock:
+            for outcome in reversed(self._outcomes):
+                if outcome[0] == shard:
+                    outcome[1] = False
+                    break
+            self._check()
+
+    def _check(self) -> None:
+        failed = [shard for shard, ok in self._outcomes if not ok]
+        if len(failed) > self.max_share * self.size:
+            raise DatasetError(
+                f"{len(failed)} of the last {len(self._outcomes)} shard reads failed, more than "
+                f"loader.max_failed_share={self.max_share} of loader.failure_window={self.size}: the data is "
+                f"broken, stopping rather than training on padding (latest: {', '.join(failed[-3:])}; the "
+                "warnings logged for each say why)", root=self.url)
+
+
 def split_shard(data: bytes, record: CommitRecord, dataset: Dataset) -> dict[str, dict[str, Any]]:
     """The shard's samples, undecoded ({key: {"<field>.<suffix>": bytes or view}}), matched to its record."""
     where = record.shard_path
-    try:
-        samples = {sample["__key__"]: sample for sample in tar_samples(data)}
-    except (TarFormatError, ValueError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"cannot split the tar: {exc}", root=dataset.url, shard=where) from exc
+    samples = {sample["__key__"]: sample for sample in tar_samples(data, where)}
     listed = {row.key for row in record.samples}
     if samples.keys() != listed:
         extra, missing = sorted(samples.keys() - listed), sorted(listed - samples.keys())
         raise DatasetError(f"samples do not match the commit record (not listed: {extra}, missing: {missing})",
                            root=dataset.url, shard=where)
     return samples
-
-
-def decode_chunk(sample: dict[str, Any], row: SampleRow, dataset: Dataset, shard: str) -> dict[str, np.ndarray]:
-    """One sample's arrays: decoded by `decode_sample` (pickle-free, spec-checked), checked against its row."""
-    meta, arrays = decode_sample(sample, dataset.spec, shard)
-    check_chunk_rows(row, meta, arrays, shard)
-    return arrays
 
 
 def fetch_shard(dataset: Dataset, record: CommitRecord, policy: FetchPolicy,
@@ -97,21 +126,23 @@ def fetch_shard(dataset: Dataset, record: CommitRecord, policy: FetchPolicy,
     Samples are decoded later, one chunk at a time when a batch first needs it (`decode_chunk`): a shard
     waits in the buffer compressed, and decoding runs where the rows are copied (measured faster on small
     machines than decoding in the fetch threads, and it bounds memory to the chunks in use).
-    Reading (and without `verify`, splitting: a short read looks like damage) is retried; a shard whose
-    bytes matched its checksum but does not split is damaged at the source and is not retried.
+    Retried: reads that may succeed later (ReadError: missing, checksum; StoreError: the store failed;
+    without `verify`, a split failure, as a short read looks like damage). Not retried: facts about the
+    stored object (its size differs from the record's, a verified shard does not split).
+    A StoreError that persists through the retries is raised even with `on_error: skip`: when the store
+    is unreachable every shard would fail, and skipping them one by one would train on padding.
     """
-    error: Exception | None = None
+    error: DatasetError | None = None
     for attempt in range(policy.retries + 1):
         if attempt:
             counters.add("shard_retries")
             time.sleep(policy.backoff_s * 2 ** (attempt - 1))
         try:
             data = dataset.shard_bytes(record, verify=policy.verify)
-        except Exception as exc:  # unreachable store, missing or short object, checksum mismatch
+            samples = split_shard(data, record, dataset)
+        except (ReadError, StoreError) as exc:
             error = exc
             continue
-        try:
-            samples = split_shard(data, record, dataset)
         except DatasetError as exc:
             error = exc
             if policy.verify:
@@ -121,10 +152,10 @@ def fetch_shard(dataset: Dataset, record: CommitRecord, policy: FetchPolicy,
         counters.add("bytes_read", len(data))
         return samples
     assert error is not None
-    reason = error.reason if isinstance(error, DatasetError) else f"{type(error).__name__}: {error}"
     attempts = f"after {attempt + 1} attempt(s)"
-    if policy.on_error == "raise":
-        raise DatasetError(f"{reason} ({attempts})", root=dataset.url, shard=record.shard_path) from error
+    if policy.on_error == "raise" or isinstance(error, StoreError):
+        raise type(error)(f"{error.reason} ({attempts})", root=dataset.url, shard=error.shard or record.shard_path,
+                          key=error.key, field=error.field) from error
     counters.add("shards_skipped")
-    log.warning("skipping shard %s of %s %s: %s", record.shard_path, dataset.url, attempts, reason)
+    log.warning("skipping shard %s of %s %s: %s", record.shard_path, dataset.url, attempts, error)
     return None

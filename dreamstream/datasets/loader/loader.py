@@ -38,7 +38,7 @@ STATE_FORMAT = "dreamstream.loader"
 COUNTERS = ("batches", "steps", "padding_steps", "skipped_steps", "episodes_started", "chunks_continued",
             "chunk_resets", "random_resets", "shards_read", "shards_skipped", "shard_retries", "bytes_read",
             "chunks_skipped")
-FOLLOW_COUNTERS = ("follow_relists", "follow_new_shards", "follow_replays")
+FOLLOW_COUNTERS = ("follow_relists", "follow_relist_errors", "follow_new_shards", "follow_replays")
 # Gauges are levels, not counts: the loader reports the latest value of each reader, summed or maxed.
 GAUGES = ("follow_pending_new", "follow_known_shards", "follow_lag_s")
 SUMMED_GAUGES = ("follow_pending_new",)

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dreamstream.datasets.errors import DatasetError
+from dreamstream.datasets.errors import DatasetError, StoreError
 from dreamstream.datasets.reader import Dataset
-from dreamstream.datasets.records import CommitRecord
+from dreamstream.datasets.records import INDEX, CommitRecord
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,8 @@ class FollowSource:
     """Follow mode: new shards first (newest first, each read as new at most once), then replay."""
 
     def __init__(self, dataset: Dataset, reader: int, readers: int, seen: set[str], relist_interval_s: float,
-                 replay_window: int, rng: np.random.Generator, stop: threading.Event | None = None):
+                 replay_window: int, rng: np.random.Generator, stop: threading.Event | None = None,
+                 retries: int = 3):
         self.dataset = dataset
         self.reader, self.readers = reader, readers
         self.seen = seen  # names read as new, by this reader or (after a resume) by anyone before
@@ -105,6 +106,8 @@ class FollowSource:
         self.replay_window = replay_window
         self.rng = rng
         self.stop = stop
+        self.retries = retries
+        self._list_failures = 0  # listings failed in a row
         self.known: dict[str, CommitRecord] = {}
         self.new: list[CommitRecord] = []  # ours and unread, oldest first (pop() takes the newest)
         self.newly_seen: list[str] = []  # read as new since the last take_counters()
@@ -143,7 +146,7 @@ class FollowSource:
         if not force and now - self._last_list < self.interval:
             return
         self._last_list = now
-        names = [n for n in self.dataset.record_names() if n not in self.known and n not in self._bad]
+        names = [n for n in self._list() if n not in self.known and n not in self._bad]
         self._count("follow_relists")
         if not names:
             return
@@ -163,18 +166,32 @@ class FollowSource:
         weights = np.array([r.steps for r in window], dtype=float)
         self._window_p = weights / weights.sum()
 
-    def _fetch_records(self, names: list[str]) -> list[CommitRecord]:
+    def _list(self) -> list[str]:
+        """The record names; a failed listing is skipped (counted, warned) up to `retries` times in a row,
+        then raises: the online dataset is out of reach."""
         try:
-            return self.dataset.records(names)
-        except DatasetError:  # find the bad one(s); the others are fine
-            good = []
-            for name in names:
-                try:
-                    good.extend(self.dataset.records([name]))
-                except DatasetError as exc:
-                    log.warning("follow: ignoring commit record: %s", exc)
-                    self._bad.add(name)
-            return good
+            names = self.dataset.record_names()
+        except StoreError as exc:
+            self._list_failures += 1
+            self._count("follow_relist_errors")
+            if self._list_failures > self.retries:
+                raise StoreError(f"{exc.reason} ({self._list_failures} listings failed in a row)",
+                                 root=self.dataset.url) from exc
+            log.warning("follow: listing commit records failed (%d in a row): %s", self._list_failures, exc)
+            return []
+        self._list_failures = 0
+        return names
+
+    def _fetch_records(self, names: list[str]) -> list[CommitRecord]:
+        """The readable records among `names`; a malformed one is never read again, one the store failed to
+        return is tried again at the next listing."""
+        records, errors = self.dataset.read_records(names)
+        for exc in errors:
+            log.warning("follow: ignoring commit record: %s", exc)
+        retry = {exc.shard for exc in errors if isinstance(exc, StoreError)}
+        read = {record.name for record in records}
+        self._bad.update(n for n in names if n not in read and f"{INDEX}/{n}.json" not in retry)
+        return records
 
     def eager(self) -> bool:
         return bool(self.new)

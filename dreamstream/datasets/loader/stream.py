@@ -21,7 +21,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from dreamstream.datasets.loader.config import LoaderConfig
 from dreamstream.datasets.loader.executor import Assembler, ChunkStore, fetch_ahead
-from dreamstream.datasets.loader.fetch import FetchPolicy
+from dreamstream.datasets.loader.fetch import FailureWindow, FetchPolicy
 from dreamstream.datasets.loader.plan import BatchPlan
 from dreamstream.datasets.loader.shards import FollowSource, ListSource, fingerprint, split_epoch
 from dreamstream.datasets.loader.tbtt import Source, TbttSampler
@@ -123,12 +123,13 @@ def reader_parts(job: ReaderJob, worker: int, stop: threading.Event | None = Non
     rows = job.rows[worker]
     dataset = Dataset(job.url, job.storage_options)
     policy = FetchPolicy(config.retries, config.retry_backoff_s, config.on_error, config.verify)
+    failures = FailureWindow(config.failure_window, config.max_failed_share, job.url)
     pool = ThreadPoolExecutor(config.io_threads, thread_name_prefix="dreamstream-fetch") if config.io_threads else None
     try:
         if config.follow:
-            yield from _follow_parts(job, dataset, policy, pool, reader, rows, stop)
+            yield from _follow_parts(job, dataset, policy, failures, pool, reader, rows, stop)
         else:
-            yield from _fixed_parts(job, dataset, policy, pool, reader, rows)
+            yield from _fixed_parts(job, dataset, policy, failures, pool, reader, rows)
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -160,15 +161,15 @@ def _pipeline(plans: Iterator[BatchPlan], store: ChunkStore, assembler: Assemble
         store.close()
 
 
-def _fixed_parts(job: ReaderJob, dataset: Dataset, policy: FetchPolicy, pool: ThreadPoolExecutor | None,
-                 reader: int, rows: int) -> Iterator[Part]:
+def _fixed_parts(job: ReaderJob, dataset: Dataset, policy: FetchPolicy, failures: FailureWindow,
+                 pool: ThreadPoolExecutor | None, reader: int, rows: int) -> Iterator[Part]:
     config = job.config
     assert job.records is not None
     epoch, skip = job.epoch, job.skip
     while True:
         shares, batches = epoch_layout(job.records, job.all_rows, config, epoch)
         sampler = make_sampler(ListSource(shares[reader]), rows, config, reader_rng(config, epoch, reader))
-        store = ChunkStore(dataset, policy, pool)
+        store = ChunkStore(dataset, policy, pool, failures)
         if config.mode == "windows":
             store.on_failure = sampler.drop_shard
 
@@ -189,14 +190,15 @@ def _fixed_parts(job: ReaderJob, dataset: Dataset, policy: FetchPolicy, pool: Th
         epoch, skip = epoch + 1, 0
 
 
-def _follow_parts(job: ReaderJob, dataset: Dataset, policy: FetchPolicy, pool: ThreadPoolExecutor | None,
-                  reader: int, rows: int, stop: threading.Event | None) -> Iterator[Part]:
+def _follow_parts(job: ReaderJob, dataset: Dataset, policy: FetchPolicy, failures: FailureWindow,
+                  pool: ThreadPoolExecutor | None, reader: int, rows: int,
+                  stop: threading.Event | None) -> Iterator[Part]:
     config = job.config
     rng = reader_rng(config, 0, reader)
     source = FollowSource(dataset, reader, job.readers, set(job.seen), config.relist_interval_s,
-                          config.replay_window, rng, stop)
+                          config.replay_window, rng, stop, policy.retries)
     sampler = make_sampler(source, rows, config, rng)
-    store = ChunkStore(dataset, policy, pool)
+    store = ChunkStore(dataset, policy, pool, failures)
 
     def on_failure(shard: str) -> None:
         sampler.drop_shard(shard)
