@@ -6,9 +6,11 @@ import argparse
 import json
 import sys
 
+from dreamstream.datasets.storage import resolve_location
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("root", help="dataset URL: a path, file://, s3://, gs://, memory://")
+    parser.add_argument("root", type=resolve_location, help="dataset URL: a path, file://, s3://, gs://, memory://")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     # Dask (dreamstream.pipelines): one task per shard. Without either option the checks run here, serially,
     # which is quickest for small datasets (no cluster start-up).
@@ -20,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from dreamstream.datasets import Dataset, DatasetError
-    from dreamstream.datasets.verify import Problem, find_orphans, verify_shard
+    from dreamstream.datasets import Dataset
+    from dreamstream.datasets.verify import validate, verify_record
 
     if args.workers or args.scheduler:
         from dreamstream.pipelines.cluster import ClusterConfig
@@ -31,25 +33,13 @@ def run(args: argparse.Namespace) -> int:
                                                        dashboard_address=":0"))
         return _print(args, report)
     dataset = Dataset(args.root)
-    problems: list[Problem] = []
-    steps = shards = 0
-    try:
-        _ = dataset.card  # reads and checks the card first
-        names = dataset.record_names()
-        records = dataset.records(names)
-    except DatasetError as exc:
-        problems.append(Problem("card" if not exc.shard else "record", exc.shard or "dataset.json", exc.reason))
-        records, names = [], []
-    if records:
-        for record in tqdm(records, desc="verifying shards", unit="shard", disable=not sys.stderr.isatty()):
-            verified, found = verify_shard(dataset, record)
-            steps += verified
-            shards += 1
-            problems.extend(found)
-    if names or not problems:
-        problems.extend(find_orphans(dataset, names))
-    report = {"root": args.root, "shards": shards, "steps": steps, "ok": not problems,
-              "problems": [p.to_json() for p in problems]}
+
+    def verify_all(names: list[str], shards: bool):
+        progress = tqdm(names, desc="verifying shards", unit="shard", disable=not sys.stderr.isatty())
+        return (verify_record(dataset, name, shards) for name in progress)
+
+    report = validate(dataset, verify_all)
+    report["root"] = args.root
     return _print(args, report)
 
 
