@@ -29,9 +29,10 @@ MAX_SAMPLE_STEPS = 2**20
 """Most rows in one sample (the writer's `chunk_steps` is at most this)."""
 MAX_SAMPLES = 2**15
 """Most samples in one shard (the writer commits a shard when it reaches this)."""
-MAX_RECORD_STEPS = 2**26
-"""Most rows in one shard (the writer commits a shard when it reaches this). Bounds the planning work
-one record can cause before its shard is fetched and its size checked."""
+MAX_RECORD_STEPS = 2**23
+"""Most rows in one shard (the writer commits a shard when it reaches this; a 64 MiB shard holds at most
+about 4.5M rows, as each row stores 15+ bytes raw). Bounds the planning work one record can cause before
+its shard is fetched and its size checked: about 2 s for a crafted record at the bound."""
 MAX_SHARD_BYTES = 2**40
 MAX_COUNT = 2**62  # episode positions, policy versions
 MAX_TEXT = 256

@@ -181,3 +181,22 @@ def test_racing_writers_with_different_specs_never_both_commit(store_url, card, 
     dataset = Dataset(store_url)
     for chunk in dataset.chunks():  # whatever was committed matches the card in force
         assert set(chunk.arrays) == set(dataset.spec.fields)
+
+
+def test_the_writer_commits_before_a_shard_passes_the_format_limits(tmp_path, card, spec, monkeypatch):
+    """Readers refuse records over MAX_SAMPLES samples or MAX_RECORD_STEPS steps, so the writer never
+    makes one, whatever its byte and age limits say."""
+    monkeypatch.setattr(writer_module, "MAX_SAMPLES", 6)
+    monkeypatch.setattr(writer_module, "MAX_RECORD_STEPS", 40)
+    url, rng = str(tmp_path / "ds"), np.random.default_rng(4)
+    with EpisodeWriter(url, card, WriterConfig(chunk_steps=4, shard_max_bytes=2**40)) as writer:
+        for length in (9, 30, 3, 3, 3, 3, 3):
+            writer.add_episode(random_episode(spec, length, rng))
+    records = Dataset(url).records()
+    assert len(records) > 1 and sum(r.steps for r in records) == 54
+    assert all(len(r.samples) <= 6 and r.steps <= 40 for r in records)
+
+
+def test_chunk_steps_over_the_format_bound_is_refused():
+    with pytest.raises(ValueError, match="chunk_steps"):
+        WriterConfig(chunk_steps=2**20 + 1)
