@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from dreamstream.redact import redact_logs
+
+    redact_logs()  # every log line, from any library, without URL credentials
     from dreamstream.errors import UserError
 
     try:

@@ -2,30 +2,25 @@
 
 One `log_metric` call costs milliseconds (MEASURED.md), so metrics are queued and sent with `log_batch`.
 The tracking URI comes from the argument, else MLFLOW_TRACKING_URI, else `sqlite:///$PWD/mlflow.db`.
-Params are config values only: storage options and credentials are never part of a config, and URL
-userinfo (`s3://key:secret@...`) is redacted before logging.
+Params are config values only: storage options and credentials are never part of a config, and every
+value is redacted (dreamstream.redact: URL userinfo and presigned query signatures) before logging.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dreamstream.redact import redact
+
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch request
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 
 def default_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
-
-
-def redact(value: str) -> str:
-    """Remove credentials embedded in URLs."""
-    return _USERINFO.sub("***@", value)
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -57,7 +52,9 @@ class MlflowRun:
         if run_id is None:
             found = self.client.get_experiment_by_name(experiment)
             experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
-            run_id = self.client.create_run(experiment_id, run_name=run_name, tags=dict(tags or {})).info.run_id
+            tags = {key: redact(str(value)) for key, value in (tags or {}).items()}
+            run_name = run_name and redact(run_name)
+            run_id = self.client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
         self.run_id = run_id
         self._pending: list[Any] = []
 

@@ -39,6 +39,7 @@ import numpy as np
 from dreamstream.collect.config import CollectConfig, EnvConfig
 from dreamstream.datasets.writer import WriterConfig
 from dreamstream.errors import UserError
+from dreamstream.redact import redact, redact_logs
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +99,9 @@ class Summary:
     def to_json(self) -> dict[str, Any]:
         stats, n = self.return_stats, self.episodes
         return {
-            "root": self.root,
+            "root": redact(self.root),  # printed by the command: URLs without their credentials
             "env": self.env_id,
-            "policy": self.policy,
+            "policy": redact(self.policy),
             "steps": self.steps,
             "episodes": self.episodes,
             "shards": self.shards,
@@ -252,6 +253,7 @@ def _worker_main(task: WorkerTask, conn, stop_event, budget) -> None:
     signal.signal(signal.SIGTERM, lambda *_: terminated.set())
     logging.basicConfig(level=task.log_level,
                         format=f"%(asctime)s %(levelname)s worker{task.index} %(name)s: %(message)s")
+    redact_logs()
     pending: list[tuple] = []
     last_sent = [time.monotonic(), 0]
     shards = [0]
@@ -421,7 +423,8 @@ class Collector:
         make_policy(self.collect.policy, spec, self.collect, seed=0, storage_options=self.storage_options)
         card = DatasetCard.create(
             spec, env_id=self.env.id, preset=self.preset, env_config=dataclasses.asdict(self.env),
-            description=self.description or f"collected by dreamstream collect with policy {self.collect.policy}",
+            description=redact(self.description or f"collected by dreamstream collect with policy "
+                               f"{self.collect.policy}"),
         )
         try:
             fs, path = open_fs(self.root, self.storage_options)

@@ -15,6 +15,8 @@ import time
 from collections import deque
 from typing import Any
 
+from dreamstream.redact import redact
+
 log = logging.getLogger("dreamstream.collect")
 
 
@@ -74,7 +76,9 @@ class Progress:
 
 
 class MlflowLogger:
-    """Episode return/length and steps/s to an MLflow run, batched (one request per `log_seconds`)."""
+    """Episode return/length and steps/s to an MLflow run, batched (one request per `log_seconds`).
+
+    Params (the command's arguments: the output URL, the policy URL) are redacted before they are sent."""
 
     def __init__(self, tracking_uri: str | None, experiment: str | None, run_id: str | None,
                  params: dict[str, Any] | None = None, log_seconds: float = 10.0):
@@ -89,7 +93,7 @@ class MlflowLogger:
             experiment_id = found.experiment_id if found else self.client.create_experiment(name)
             run_id = self.client.create_run(experiment_id, tags={"dreamstream.command": "collect"}).info.run_id
             for key, value in (params or {}).items():
-                self.client.log_param(run_id, key, str(value)[:500])
+                self.client.log_param(run_id, key, redact(str(value))[:500])
         self.run_id = run_id
         self._metric = mlflow.entities.Metric
         self._pending: list = []

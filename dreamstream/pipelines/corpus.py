@@ -38,6 +38,7 @@ from dreamstream.pipelines.cluster import ClusterConfig, Runner, open_runner
 from dreamstream.pipelines.recipe import FilterConfig, Recipe, RecipeError, recipe_json
 from dreamstream.pipelines.shards import iter_chunks, task_dataset, task_url
 from dreamstream.pipelines.stats import EpisodeInfo, episode_table
+from dreamstream.redact import redact_tree
 
 log = logging.getLogger(__name__)
 
@@ -508,7 +509,7 @@ def build(plan: Plan, runner: Runner, dry_run: bool = False) -> dict[str, Any]:
         source.counts["selected"] = len(mine)
         source.counts["selected_steps"] = sum(c.steps for c in mine)
     by_split = {name: counts_of(cands) for name, cands in splits.items() if cands or name == "train"}
-    summary: dict[str, Any] = {
+    summary: dict[str, Any] = redact_tree({  # a report and the lineage: URLs without their credentials
         "recipe": recipe.name,
         "output": recipe.output.url,
         "sources": [{"name": s.name, "url": s.url, "label": s.label, "env": s.dataset.card.env_id, **s.counts}
@@ -516,7 +517,7 @@ def build(plan: Plan, runner: Runner, dry_run: bool = False) -> dict[str, Any]:
         "duplicates": duplicates,
         "counts": counts_of(chosen),
         "splits": {name: {"url": urls[name], **counts} for name, counts in by_split.items()},
-    }
+    })
     if dry_run:
         summary["seconds"] = time.perf_counter() - started
         return summary
@@ -525,7 +526,7 @@ def build(plan: Plan, runner: Runner, dry_run: bool = False) -> dict[str, Any]:
     presets = sorted({s.dataset.card.preset for s in sources})
     lineage = {
         "kind": "corpus",
-        "recipe": recipe_json(recipe),
+        "recipe": redact_tree(recipe_json(recipe)),
         "recipe_sha256": plan.recipe_sha256,
         "sources": summary["sources"],
         "duplicates": duplicates,
