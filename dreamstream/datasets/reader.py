@@ -119,6 +119,19 @@ def decode_chunk(sample: dict[str, Any], row: SampleRow, spec: EpisodeSpec, shar
     return arrays
 
 
+def split_shard(data: bytes, record: CommitRecord, root: str = "") -> dict[str, dict[str, Any]]:
+    """The shard's samples in shard order, undecoded ({key: {"<field>.<suffix>": bytes or view}}), every
+    one listed in its record and every listed one present. The whole structure is checked before any
+    sample is decoded, so every reader reaches the same verdict on a shard."""
+    samples = {sample["__key__"]: sample for sample in tar_samples(data, record.shard_path)}
+    listed = {row.key for row in record.samples}
+    if samples.keys() != listed:
+        extra, missing = sorted(samples.keys() - listed), sorted(listed - samples.keys())
+        raise DatasetError(f"samples do not match the commit record (not listed: {extra}, missing: {missing})",
+                           root=root, shard=record.shard_path)
+    return samples
+
+
 @contextlib.contextmanager
 def _store(what: str, root: str, shard: str = "", missing: str = "") -> Iterator[None]:
     """Failures of the store while doing `what`, as project errors: a missing object (when `missing` says
@@ -236,19 +249,12 @@ class Dataset:
         `keys`: only these samples (the others are checked for membership in the record, not decoded).
         `fields`: decode only these fields (plus the reward and flags, which the record check needs).
         """
-        data = self.shard_bytes(record, verify=verify)
-        shard = record.shard_path
+        samples = split_shard(self.shard_bytes(record, verify=verify), record, self.url)
         rows = {row.key: row for row in record.samples}
-        for sample in tar_samples(data, shard):
-            key = sample["__key__"]
-            row = rows.pop(key, None)
-            if row is None:
-                raise DatasetError("sample is not listed in the commit record", root=self.url, shard=shard, key=key)
+        for key, sample in samples.items():
             if keys is None or key in keys:
-                yield Chunk(row=row, arrays=decode_chunk(sample, row, self.spec, shard, fields), shard=shard)
-        if rows:
-            raise DatasetError(f"samples {sorted(rows)} are in the commit record but not in the shard",
-                               root=self.url, shard=shard)
+                arrays = decode_chunk(sample, rows[key], self.spec, record.shard_path, fields)
+                yield Chunk(row=rows[key], arrays=arrays, shard=record.shard_path)
 
     def chunks(self, records: Iterable[CommitRecord] | None = None, verify: bool = True) -> Iterator[Chunk]:
         for record in self.records() if records is None else records:

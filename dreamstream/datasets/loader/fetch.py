@@ -23,10 +23,9 @@ import fsspec
 from webdataset.gopen import gopen_schemes
 
 from dreamstream.datasets.errors import DatasetError, ReadError, StoreError
-from dreamstream.datasets.reader import Dataset
+from dreamstream.datasets.reader import Dataset, split_shard
 from dreamstream.datasets.records import CommitRecord
 from dreamstream.datasets.storage import read_options
-from dreamstream.datasets.tar import tar_samples
 
 log = logging.getLogger(__name__)
 
@@ -107,18 +106,6 @@ class FailureWindow:
                 "warnings logged for each say why)", root=self.url)
 
 
-def split_shard(data: bytes, record: CommitRecord, dataset: Dataset) -> dict[str, dict[str, Any]]:
-    """The shard's samples, undecoded ({key: {"<field>.<suffix>": bytes or view}}), matched to its record."""
-    where = record.shard_path
-    samples = {sample["__key__"]: sample for sample in tar_samples(data, where)}
-    listed = {row.key for row in record.samples}
-    if samples.keys() != listed:
-        extra, missing = sorted(samples.keys() - listed), sorted(listed - samples.keys())
-        raise DatasetError(f"samples do not match the commit record (not listed: {extra}, missing: {missing})",
-                           root=dataset.url, shard=where)
-    return samples
-
-
 def fetch_shard(dataset: Dataset, record: CommitRecord, policy: FetchPolicy,
                 counters: FetchCounters) -> dict[str, dict[str, Any]] | None:
     """Read, verify and split a shard, retrying with backoff; None when it failed and is skipped.
@@ -139,7 +126,7 @@ def fetch_shard(dataset: Dataset, record: CommitRecord, policy: FetchPolicy,
             time.sleep(policy.backoff_s * 2 ** (attempt - 1))
         try:
             data = dataset.shard_bytes(record, verify=policy.verify)
-            samples = split_shard(data, record, dataset)
+            samples = split_shard(data, record, dataset.url)
         except (ReadError, StoreError) as exc:
             error = exc
             continue
