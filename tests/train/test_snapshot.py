@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,14 @@ def test_bad_payloads_and_observations_are_refused() -> None:
         build_actor({**payload, "format_version": 99})
     with pytest.raises(UserError, match="model config"):
         build_actor({**payload, "model_config": {**payload["model_config"], "no_such_key": 1}})
+    with pytest.raises(UserError, match="no model config"):
+        build_actor({k: v for k, v in payload.items() if k != "model_config"})
+    weights = dict(payload["state_dict"])
+    weights.pop(sorted(weights)[0])
+    with pytest.raises(UserError, match="do not fit its model config: missing"):
+        build_actor({**payload, "state_dict": weights})
+    with pytest.raises(UserError, match="do not fit its model config"):  # checked on the meta device: no 4 GB
+        build_actor({**payload, "model_config": {**payload["model_config"], "deter": 2**20}})
     actor = build_actor(payload)
     actor.reset(2)
     direction = np.zeros((2, 1), np.uint8)
@@ -113,3 +122,29 @@ def test_collectors_load_it_through_the_published_layout(tmp_path: Path) -> None
     batch = random_batch(spec, steps=1, batch=2)
     actions = policy.act(obs_rows(spec, batch, 0))
     assert actions.shape == (2,) and actions.dtype == np.int64
+
+
+@pytest.mark.parametrize("path", ["../policy-000000007.pt", "/tmp/policy-000000007.pt", "s3://bucket/p.pt"])
+def test_checkpoint_and_dream_pointers_name_only_files_of_their_own_folder(tmp_path: Path, path: str) -> None:
+    """VersionedFiles (resume, publication) and `dreamstream dream` read latest.json as collectors do."""
+    from dreamstream.train.checkpoint import VersionedFiles
+    from dreamstream.train.dream import load_model
+
+    run = tmp_path / "run"
+    files = VersionedFiles(str(run / "snapshots"), "policy")
+    files.save(export_policy(Agent(grid_spec(), tiny_config()), policy_version=7), 7)
+    (run / "snapshots" / "latest.json").write_text(json.dumps({"version": 7, "path": path}))
+    refused = r"snapshots/latest.json: path must be a file name in the pointer's own folder"
+    with pytest.raises(UserError, match=refused):
+        files.latest_version()
+    with pytest.raises(UserError, match=refused):
+        load_model(str(run / "snapshots"))
+    with pytest.raises(UserError, match=refused):
+        load_model(str(run))
+
+
+def test_the_payload_names_a_registered_policy_class() -> None:
+    from dreamstream.collect.snapshot import POLICY_CLASSES
+
+    payload = export_policy(Agent(grid_spec(), tiny_config()))
+    assert payload["policy_class"] in POLICY_CLASSES and "factory" not in payload
