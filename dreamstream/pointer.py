@@ -45,8 +45,8 @@ def read_pointer(fs: Any, folder: str, shown: str) -> Pointer | None:
         raw = fs.cat_file(f"{folder.rstrip('/')}/{POINTER}", start=0, end=MAX_BYTES + 1)
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        raise UserError(f"cannot read {where}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - stores raise OSError, botocore, gcsfs HttpError, ...: all "cannot read"
+        raise UserError(f"cannot read {where}: {type(exc).__name__}: {exc}") from exc
     if len(raw) > MAX_BYTES:
         raise UserError(f"{where}: larger than {MAX_BYTES} bytes; not a pointer")
     try:

@@ -163,8 +163,12 @@ class SnapshotPolicy:
     def _update(self) -> bool:
         """Adopt the pointer's version when it is newer and not refused before; True when it was adopted.
 
-        Raises SnapshotReadError (retry later) or UserError (the version is refused for good)."""
-        pointer = read_pointer(self.fs, self.root, self.url)
+        Raises SnapshotReadError (retry later: an unreadable file or pointer, or a damaged pointer, which has no
+        version to refuse) or UserError (the version is refused for good)."""
+        try:
+            pointer = read_pointer(self.fs, self.root, self.url)
+        except UserError as exc:
+            raise SnapshotReadError(str(exc)) from exc
         if pointer is None or pointer.version in self._refused:
             return False
         if self.actor is not None and pointer.version <= self.version:
@@ -186,8 +190,9 @@ class SnapshotPolicy:
         where = f"{self.url}/{pointer.path}"
         try:
             raw = self.fs.cat_file(f"{self.root}/{pointer.path}")
-        except OSError as exc:  # FileNotFoundError included: the pointer may be ahead of an object store
-            raise SnapshotReadError(f"cannot read policy snapshot {where}: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - any store failure, FileNotFoundError included (the pointer
+            # may be ahead of an object store): retried at the next poll
+            raise SnapshotReadError(f"cannot read policy snapshot {where}: {type(exc).__name__}: {exc}") from exc
         payload = self._payload(raw, pointer, where)
         chosen = payload.get("policy_class")
         build = POLICY_CLASSES.get(chosen) if isinstance(chosen, str) else None

@@ -231,3 +231,20 @@ def test_not_a_snapshot(tmp_path, spec):
     with pytest.raises(UserError, match="weights_only"):
         SnapshotPolicy(str(tmp_path), spec)
     assert json.loads((tmp_path / "latest.json").read_text()) == {"version": 1, "path": "policy-000001.pt"}
+
+
+def test_a_failing_store_is_retried_and_the_current_version_keeps_acting(tmp_path, spec, caplog):
+    publish(tmp_path, spec, version=1, action=4)
+    policy = policy_at(tmp_path, spec)
+
+    def unreachable(*args, **kwargs):
+        raise RuntimeError("HttpError 503 (any store's own exception type)")
+
+    readable = policy.fs.cat_file
+    policy.fs.cat_file = unreachable
+    with caplog.at_level(logging.WARNING):
+        assert policy.act(obs(spec)).tolist() == [4, 4] and policy.version == 1
+    assert "cannot read" in caplog.text and "latest.json: RuntimeError" in caplog.text and "retrying" in caplog.text
+    policy.fs.cat_file = readable
+    publish(tmp_path, spec, version=2, action=5)
+    assert policy.act(obs(spec)).tolist() == [5, 5]
