@@ -10,12 +10,24 @@ import argparse
 import importlib
 import json
 
+from dreamstream import smoke
+
 TARGETS: dict[str, str] = {
     "format": "dreamstream.datasets.bench",
     "loader": "dreamstream.datasets.loader.bench",
     "stats": "dreamstream.pipelines.bench",
     "collect": "dreamstream.collect.bench",
     "train": "dreamstream.train.bench",
+}
+
+
+# DREAMSTREAM_SMOKE: each target's sizes capped (dreamstream/smoke.py) so that it runs in seconds
+SMOKE_CAPS: dict[str, dict[str, object]] = {
+    "format": {"frames": 600},
+    "loader": {"frames": 1_000, "repeats": 1, "batch_size": 4, "seq_len": 16},
+    "stats": {"mib": 2, "shard_mib": 1, "workers": "1", "repeats": 1},
+    "collect": {"steps": 300, "worker_steps": 200, "repeats": 1},
+    "train": {"steps": 2, "warmup": 1, "batch": 2, "length": 8},
 }
 
 
@@ -38,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
             target_args = parser.parse_args([])
         else:
             target_args = args
+        if smoke.enabled():
+            smoke.cap(target_args, SMOKE_CAPS[name])
         result = module.run(target_args)
         print(json.dumps(result), flush=True)
     return 0

@@ -50,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     from dreamstream.redact import redact_logs
 
     redact_logs()  # every log line, from any library, without URL credentials
+    from dreamstream import smoke
     from dreamstream.errors import UserError
+
+    if smoke.enabled():
+        smoke.announce()
 
     try:
         return int(args._run(args) or 0)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dreamstream import config
+from dreamstream import config, smoke
 from dreamstream.collect.config import CollectConfig, EnvConfig
 from dreamstream.datasets.loader.config import LoaderConfig
 from dreamstream.datasets.writer import WriterConfig
@@ -31,9 +31,19 @@ class Settings:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-def load_settings(env: str, presets: Sequence[str] = (), overrides: Sequence[str] = ()) -> tuple[Settings, str]:
+def settings_from_dict(data: dict[str, Any]) -> Settings:
+    """The typed settings of a merged dict; in a smoke run (DREAMSTREAM_SMOKE), capped by configs/smoke.yaml."""
+    settings = config.from_dict(Settings, data)
+    if smoke.enabled():
+        smoke.cap(settings, smoke.settings_caps())
+    return settings
+
+
+def load_settings(env: str, presets: Sequence[str] = (), overrides: Sequence[str] = (),
+                  values: dict[str, Any] | None = None) -> tuple[Settings, str]:
     """-> (Settings, preset name or ""). `env` is a preset (configs/NAME.yaml), a YAML file, or a gymnasium
-    id (then the defaults apply with `env.id` set); `presets` stack on top in order, then `overrides`."""
+    id (then the defaults apply with `env.id` set); `presets` stack on top in order, then `overrides`
+    (`key=value` text), then `values` (a nested dict, for command-line flags)."""
     try:
         path = config.preset_path(env)
     except config.ConfigError:
@@ -50,6 +60,6 @@ def load_settings(env: str, presets: Sequence[str] = (), overrides: Sequence[str
             data = config.merge(data, config.read_preset(name))
         for text in overrides:
             data = config.merge(data, config.parse_override(text))
-        return config.from_dict(Settings, data), preset
+        return settings_from_dict(config.merge(data, values or {})), preset
     except config.ConfigError as exc:
         raise UserError(f"{where}: {exc}") from exc

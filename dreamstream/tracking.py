@@ -20,7 +20,28 @@ MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch request
 
 
 def default_tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+    return resolve_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI") or "mlflow.db")
+
+
+_SQLITE = "sqlite:///"
+
+
+def resolve_tracking_uri(uri: str) -> str:
+    """An MLflow store as typed -> a URI that names the same store from any directory.
+
+    A path ending in `.db` (or `sqlite:///relative.db`) becomes `sqlite:///<absolute path>`; servers
+    (`http://...`) and other URIs pass unchanged. MLflow would read a relative sqlite path against each
+    process's working directory, and refuses a plain folder (its deprecated file store) by default.
+    """
+    uri = uri.strip()
+    if uri.startswith(_SQLITE):
+        return _SQLITE + os.path.abspath(os.path.expanduser(uri[len(_SQLITE):]))
+    if ":" in uri.split("/", 1)[0]:  # a scheme: http://, https://, databricks, postgresql://, ...
+        return uri
+    if uri.endswith((".db", ".sqlite")):
+        return _SQLITE + os.path.abspath(os.path.expanduser(uri))
+    raise ValueError(f"MLflow store {uri!r}: give a sqlite file (a path ending in .db, or sqlite:///PATH) "
+                     "or a tracking server (http://HOST:PORT)")
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

@@ -13,16 +13,28 @@ import dataclasses
 import json
 import logging
 
+from dreamstream.datasets.storage import resolve_location
+
 log = logging.getLogger("dreamstream.collect")
+
+
+class LastBudget(argparse.Action):
+    """`--steps N` / `--episodes N`: the budget given last wins, so a wrapper's default (the Makefile's
+    `--steps`) composes with either flag given after it."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        namespace.budget = {"steps": None, "episodes": None, self.dest: values}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", required=True, help="preset name (configs/), YAML file, or gymnasium id")
-    parser.add_argument("--out", required=True, help="dataset URL: a path, file://, s3://, gs://")
+    parser.add_argument("--out", required=True, type=resolve_location, help="dataset URL: a path, file://, s3://, gs://")
     parser.add_argument("--workers", type=int, help="worker processes (collect.workers, default 1)")
-    budget = parser.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=int, help="stop after this many rows over all workers")
-    budget.add_argument("--episodes", type=int, help="stop after this many finished episodes over all workers")
+    parser.set_defaults(budget=None)
+    parser.add_argument("--steps", type=int, action=LastBudget, help="stop after this many rows over all workers")
+    parser.add_argument("--episodes", type=int, action=LastBudget,
+                        help="stop after this many finished episodes over all workers (the last of --steps and "
+                             "--episodes counts, so `make collect SET=\"--episodes 300\"` replaces its --steps)")
     parser.add_argument("--policy", help="random (default), expert (MiniGrid), or a snapshot URL")
     parser.add_argument("--seed", type=int, help="base seed (collect.seed)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -43,17 +55,12 @@ def run(args: argparse.Namespace) -> int:
     from dreamstream.collect.progress import MlflowLogger
     from dreamstream.settings import load_settings
 
-    settings, preset = load_settings(args.env, overrides=args.overrides)
+    flags = {key: getattr(args, flag) for flag, key in (
+        ("workers", "workers"), ("policy", "policy"), ("seed", "seed"), ("mlflow", "mlflow_tracking_uri"),
+        ("mlflow_run", "mlflow_run_id")) if getattr(args, flag) is not None}
+    settings, preset = load_settings(args.env, overrides=args.overrides,
+                                     values={"collect": {**flags, **(args.budget or {})}})
     collect = settings.collect
-    for flag, key in (("workers", "workers"), ("policy", "policy"), ("seed", "seed"),
-                      ("mlflow", "mlflow_tracking_uri"), ("mlflow_run", "mlflow_run_id")):
-        value = getattr(args, flag)
-        if value is not None:
-            setattr(collect, key, value)
-    if args.steps is not None:
-        collect.steps, collect.episodes = args.steps, None
-    elif args.episodes is not None:
-        collect.steps, collect.episodes = None, args.episodes
     env = resolve_named(settings.env, args.env, preset)
     collector = Collector(env, args.out, collect, settings.data, preset=preset, description=args.description)
     collector.prepare()  # bad input fails here, before any worker starts

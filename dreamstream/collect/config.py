@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from dreamstream.datasets.storage import resolve_location
+from dreamstream.tracking import resolve_tracking_uri
+
 EnvKind = Literal["auto", "atari", "minigrid", "gym"]
 
 
@@ -105,3 +108,16 @@ class CollectConfig:
 
     mlflow_run_id: str | None = None
     """Attach to this existing MLflow run instead of starting one."""
+
+    def __post_init__(self) -> None:
+        self.policy = resolve_policy(self.policy)
+        self.mlflow_tracking_uri = self.mlflow_tracking_uri and resolve_tracking_uri(self.mlflow_tracking_uri)
+
+
+POLICY_NAMES = ("random", "expert")
+"""Policies chosen by name; any other `collect.policy` is the location of a run's snapshots."""
+
+
+def resolve_policy(policy: str) -> str:
+    """A policy name as is; anything else is a snapshot location, resolved like every location."""
+    return policy if policy in POLICY_NAMES else resolve_location(policy)

@@ -17,9 +17,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from dreamstream.collect.config import CollectConfig
+from dreamstream.collect.config import CollectConfig, resolve_policy
 from dreamstream.datasets.spec import ActionSpec, EpisodeSpec
-from dreamstream.errors import UserError
 
 
 @runtime_checkable
@@ -70,7 +69,7 @@ def make_policy(
     seed: int | None = None,
     storage_options: dict | None = None,
 ) -> Policy:
-    """`random`, `expert` or a snapshot URL -> a Policy for envs of `spec`."""
+    """`random`, `expert` (names), or else the location of a run's snapshots -> a Policy for envs of `spec`."""
     config = config or CollectConfig()
     if policy == "random":
         return RandomPolicy(spec.action, seed=seed)
@@ -78,16 +77,14 @@ def make_policy(
         from dreamstream.collect.expert import MiniGridExpert
 
         return MiniGridExpert(spec, seed=seed)
-    if "://" in policy or policy.startswith("/") or policy.startswith("."):
-        from dreamstream.collect.snapshot import SnapshotPolicy
+    from dreamstream.collect.snapshot import SnapshotPolicy
 
-        return SnapshotPolicy(
-            policy,
-            spec,
-            poll_seconds=config.poll_seconds,
-            wait=config.wait_for_snapshot,
-            greedy=config.greedy,
-            storage_options=storage_options,
-            seed=seed,
-        )
-    raise UserError(f"unknown policy {policy!r}: expected 'random', 'expert' or a snapshot URL (s3://..., /path)")
+    return SnapshotPolicy(
+        resolve_policy(policy),
+        spec,
+        poll_seconds=config.poll_seconds,
+        wait=config.wait_for_snapshot,
+        greedy=config.greedy,
+        storage_options=storage_options,
+        seed=seed,
+    )

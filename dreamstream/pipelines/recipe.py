@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 
 from dreamstream.config import ConfigError, from_dict, to_dict
+from dreamstream.datasets.storage import resolve_location
 from dreamstream.errors import UserError
 
 # Labels in the spirit of D4RL's dataset kinds; any other label is allowed too.
@@ -153,6 +154,9 @@ def parse_recipe(data: dict[str, Any], where: str = "recipe") -> Recipe:
     for source in recipe.sources:
         _label_name(source)
     check_recipe(recipe, where)
+    # relative paths in a recipe mean folders under the directory the command runs in, as on a command line
+    for item in (*recipe.sources, recipe.output):
+        item.url = resolve_location(item.url)
     return recipe
 
 

@@ -21,7 +21,7 @@ from dreamstream.datasets.spec import ActionSpec, EpisodeSpec, FieldSpec
 from dreamstream.train.agent import Agent
 from dreamstream.train.batch import torch_dtype
 from dreamstream.train.config import ModelConfig, OptimConfig
-from dreamstream.train.learner import Learner, default_device
+from dreamstream.train.learner import Learner, default_device, size_torch_threads
 
 SPECS = {
     "image": EpisodeSpec(observations={"image": FieldSpec((64, 64, 3), "uint8", "image")},
@@ -122,6 +122,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     optim.compile = optim.compile or args.compile
     batch, length = args.batch or loader.batch_size, args.length or loader.seq_len
     device = torch.device(args.device) if args.device else default_device()
+    size_torch_threads(configured=settings.train.torch_threads)  # as the trainer does offline
     results = [measure(name, model, optim, batch, length, args.steps, args.warmup, device)
                for name in spec_names(args.spec, settings.env.id)]
     for r in results:

@@ -12,6 +12,8 @@ import logging
 import re
 import time
 
+from dreamstream.datasets.storage import resolve_location
+
 log = logging.getLogger(__name__)
 
 
@@ -23,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="training dataset URL (online default: <run>/data; offline: required)")
     parser.add_argument("--offline", action="store_true", help="train from --data with collection disabled")
     parser.add_argument("--steps", type=int, help="gradient steps (train.steps)")
-    parser.add_argument("--run", help="run folder (path or URL); default <train.runs>/<name>")
+    parser.add_argument("--run", type=resolve_location, help="run folder (path or URL); default <train.runs>/<name>")
     parser.add_argument("--name", help="run name (default: <preset>-<UTC time>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run/--name from its checkpoint")
     parser.add_argument("--device", help="cpu, cuda, cuda:N (train.device)")
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from dreamstream import config
     from dreamstream.collect.envs import resolve_named
     from dreamstream.errors import UserError
-    from dreamstream.settings import Settings, load_settings
+    from dreamstream.settings import load_settings, settings_from_dict
     from dreamstream.train.trainer import Trainer, read_run_file
 
     overrides = [*args.overrides, *flag_overrides(args)]
@@ -80,12 +82,13 @@ def run(args: argparse.Namespace) -> int:
         data = stored["settings"]
         for text in overrides:
             data = config.merge(data, config.parse_override(text))
-        settings, preset = config.from_dict(Settings, data), stored.get("preset", "")
+        settings, preset = settings_from_dict(data), stored.get("preset", "")
     if settings.train.offline and not settings.train.data:
         raise UserError("--offline needs --data URL (a dataset or corpus to train from)")
     if not settings.train.offline:  # an unknown env fails here, before a run folder exists
         settings.env = resolve_named(settings.env, args.env, preset)
     log.info("run folder %s", run)
-    step = Trainer(settings, run, preset=preset, resume=args.resume, progress=args.progress).run()
-    print(f"trained to step {step}; run folder {run}", flush=True)
+    trainer = Trainer(settings, run, preset=preset, resume=args.resume, progress=args.progress)
+    trainer.run()
+    print(trainer.result, flush=True)
     return 0

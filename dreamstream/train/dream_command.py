@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from dreamstream.datasets.storage import resolve_location
+
 log = logging.getLogger(__name__)
 
 DEFAULT_START = 10
@@ -25,9 +27,10 @@ DEFAULT_HORIZON = 15
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, metavar="URL",
+    parser.add_argument("--checkpoint", required=True, metavar="URL", type=resolve_location,
                         help="a run folder, its checkpoints/ folder, or a .pt file (a policy snapshot cannot decode)")
-    parser.add_argument("--data", required=True, metavar="ROOT", help="dataset URL holding the episode")
+    parser.add_argument("--data", required=True, metavar="ROOT", type=resolve_location,
+                        help="dataset URL holding the episode")
     parser.add_argument("--episode", metavar="ID", help="episode id (default: the first complete episode)")
     parser.add_argument("--start", type=int, metavar="T",
                         help=f"last observed row: the dream starts after it (default {DEFAULT_START}, or earlier "
@@ -52,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
     from dreamstream.errors import UserError
     from dreamstream.train.dream import load_model
     from dreamstream.train.dream_report import write_report
+    from dreamstream.train.learner import size_torch_threads
 
+    size_torch_threads()
     model = load_model(args.checkpoint, device=args.device)
     if not model.can_decode:
         raise UserError(f"{model.url} is a policy snapshot (encoder, RSSM and actor only): reconstructions and "

@@ -9,6 +9,7 @@ Metrics stay tensors; `metrics_to_floats` syncs once for logging.
 
 from __future__ import annotations
 
+import os
 import random
 from typing import Any
 
@@ -41,6 +42,17 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return "bf16"
     return "fp32"
+
+
+def size_torch_threads(busy_processes: int = 0, configured: int = 0) -> int:
+    """Give torch the cores that `busy_processes` (collectors, evaluation) leave, at least 1, or `configured`.
+
+    Every command that runs a model calls this: torch threads that outnumber free cores spin against each
+    other (a step measured 10-100x slower on a 2-core machine), which OMP_NUM_THREADS=1 used to paper over.
+    """
+    threads = configured or max(1, (os.cpu_count() or 1) - busy_processes)
+    torch.set_num_threads(threads)
+    return threads
 
 
 def default_device() -> torch.device:

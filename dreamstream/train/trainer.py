@@ -19,7 +19,6 @@ import dataclasses
 import itertools
 import json
 import logging
-import os
 import random
 import signal
 import sys
@@ -43,7 +42,13 @@ from dreamstream.tracking import MlflowRun
 from dreamstream.train.agent import Agent
 from dreamstream.train.checkpoint import VersionedFiles
 from dreamstream.train.evaluation import Evaluator
-from dreamstream.train.learner import Learner, default_device, metrics_to_floats, seed_everything
+from dreamstream.train.learner import (
+    Learner,
+    default_device,
+    metrics_to_floats,
+    seed_everything,
+    size_torch_threads,
+)
 from dreamstream.train.snapshot import export_policy
 
 log = logging.getLogger(__name__)
@@ -92,6 +97,10 @@ class Trainer:
         self.tracker: MlflowRun | None = None
         self._prefill_budget = 0
         self._stop_signal: int | None = None
+        self._started = time.monotonic()
+        self._last_eval: dict[str, float] = {}  # the latest finished evaluation (for the bar and the result)
+        self.result: TrainResult | None = None  # set when the run ends without an error
+        self._checkpoint_step = self._snapshot_step = -1  # what finish() need not write again
         self.device = default_device() if self.cfg.device == "auto" else torch.device(self.cfg.device)
 
     # -- the loop ------------------------------------------------------------------------------------------
@@ -135,7 +144,8 @@ class Trainer:
 
     def setup(self) -> None:
         seed_everything(self.cfg.seed)
-        torch.set_num_threads(self._learner_threads())
+        others = (0 if self.cfg.offline else self.settings.collect.workers) + (1 if self.cfg.eval_interval else 0)
+        size_torch_threads(others, self.cfg.torch_threads)
         self._write_or_read_run_file()
         self.snapshots = VersionedFiles(self.paths.snapshots, "policy", keep=3)
         self.checkpoints = VersionedFiles(self.paths.checkpoints, "checkpoint", keep=self.cfg.keep_checkpoints)
@@ -162,12 +172,6 @@ class Trainer:
             self._update_run_file(mlflow_run_id=self.tracker.run_id)
         self.evaluator = self._make_evaluator()
         self.publish_snapshot()
-
-    def _learner_threads(self) -> int:
-        if self.cfg.torch_threads:
-            return self.cfg.torch_threads
-        others = (0 if self.cfg.offline else self.settings.collect.workers) + (1 if self.cfg.eval_interval else 0)
-        return max(1, (os.cpu_count() or 1) - others)
 
     def start_collectors(self):
         """Online: collectors act randomly until the first snapshot, then with the latest one; returns the spec."""
@@ -240,17 +244,19 @@ class Trainer:
             if summary.returns:
                 metrics["data/return"] = float(np.mean(summary.returns[-20:]))
         if self.evaluator is not None:
-            metrics.update(self.evaluator.take_results())
+            metrics.update(self._take_evaluation())
         assert self.tracker is not None
         self.tracker.log_metrics(metrics, step)
         self.tracker.flush()
-        shown = {k: metrics[k] for k in ("loss/model", "loss/actor", "eval/return") if k in metrics}
-        bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in shown.items()}, refresh=False)
+        shown = {"env_steps": metrics.get("data/env_steps"), "loss": metrics.get("loss/model"),
+                 "eval_success": self._last_eval.get("eval/success")}
+        bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items() if v is not None}, refresh=False)
         if not self.progress:
             log.info("step %d: %s", step, ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items())))
 
     def publish_snapshot(self) -> None:
         self.snapshots.save(export_policy(self.agent, policy_version=self.learner.step), self.learner.step)
+        self._snapshot_step = self.learner.step
 
     def start_evaluation(self) -> None:
         if self.evaluator is not None:
@@ -292,6 +298,7 @@ class Trainer:
             "model_config": config_lib.to_dict(self.settings.model),
         }
         url = self.checkpoints.save(payload, self.learner.step)
+        self._checkpoint_step = self.learner.step
         log.info("checkpoint %s", url)
 
     def load_checkpoint(self) -> None:
@@ -350,16 +357,36 @@ class Trainer:
 
     def finish(self) -> None:
         """Final checkpoint and snapshot, a last evaluation, and a clean shutdown."""
-        self.save_checkpoint()
-        self.publish_snapshot()
+        step = self.learner.step
+        if self._checkpoint_step != step:
+            self.save_checkpoint()
+        if self._snapshot_step != step:
+            self.publish_snapshot()
         if self.evaluator is not None and self._stop_signal is None:
             assert self.tracker is not None
-            for evaluate_now in (False, True):  # an evaluation still running first, then the final policy's
-                if evaluate_now:
-                    self.evaluator.start(self.learner.step)
+            self.evaluator.wait()  # one still running first
+            self.tracker.log_metrics(self._take_evaluation(), step)
+            if not (self.evaluator.runs and self.evaluator.step == step):  # then the final policy, once
+                self.evaluator.start(step)
                 self.evaluator.wait()
-                self.tracker.log_metrics(self.evaluator.take_results(), self.learner.step)
+                self.tracker.log_metrics(self._take_evaluation(), step)
+        self.result = self._result()
         self.close(failed=False)
+
+    def _take_evaluation(self) -> dict[str, float]:
+        assert self.evaluator is not None
+        results = self.evaluator.take_results()
+        if "eval/episodes" in results:
+            self._last_eval = results
+        return results
+
+    def _result(self) -> TrainResult:
+        assert self.tracker is not None
+        env_steps = sum(r.steps for r in Dataset(self.paths.data).records())
+        return TrainResult(grad_steps=self.learner.step, env_steps=env_steps,
+                           wall_s=time.monotonic() - self._started, run=self.paths.run,
+                           tracking_uri=self.tracker.tracking_uri, mlflow_run_id=self.tracker.run_id,
+                           evaluation=dict(self._last_eval))
 
     def close(self, failed: bool) -> None:
         if self.collector is not None:
@@ -388,6 +415,32 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state(numpy_state)
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What a finished run reports: `dreamstream train` prints it as its last lines."""
+
+    grad_steps: int
+    env_steps: int
+    wall_s: float
+    run: str
+    tracking_uri: str
+    mlflow_run_id: str
+    evaluation: dict[str, float]  # the final evaluation's eval/* metrics; empty without one
+
+    def __str__(self) -> str:
+        minutes, seconds = divmod(int(self.wall_s), 60)
+        lines = [f"trained to gradient step {self.grad_steps:,} on {self.env_steps:,} env steps "
+                 f"({minutes}m{seconds:02d}s in this process)"]
+        if self.evaluation:
+            e = self.evaluation
+            lines.append(f"final evaluation ({int(e['eval/episodes'])} episodes): success {e['eval/success']:.2f}, "
+                         f"return {e['eval/return']:.3f}, length {e['eval/length']:.1f}")
+        lines += [f"run folder:   {self.run}",
+                  f"MLflow store: {self.tracking_uri} (run {self.mlflow_run_id})",
+                  f"MLflow UI:    .venv/bin/mlflow ui --backend-store-uri {self.tracking_uri}"]
+        return "\n".join(lines)
 
 
 class IntervalMetrics:

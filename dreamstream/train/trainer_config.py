@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dreamstream.datasets.storage import resolve_location
+from dreamstream.tracking import resolve_tracking_uri
+
 
 @dataclass
 class TrainConfig:
@@ -64,6 +67,10 @@ class TrainConfig:
     """MLflow experiment of the run."""
 
     def __post_init__(self) -> None:
+        self.runs = resolve_location(self.runs)
+        self.data = self.data and resolve_location(self.data)
+        self.test_data = self.test_data and resolve_location(self.test_data)
+        self.mlflow_tracking_uri = self.mlflow_tracking_uri and resolve_tracking_uri(self.mlflow_tracking_uri)
         intervals = {"log_interval": self.log_interval, "snapshot_interval": self.snapshot_interval,
                      "checkpoint_interval": self.checkpoint_interval, "test_interval": self.test_interval}
         bad = [f"{k}={v}" for k, v in intervals.items() if v < 1]

@@ -54,12 +54,14 @@ def test_expert_needs_minigrid(capsys, tmp_path):
     assert not (tmp_path / "ds").exists()
 
 
-@pytest.mark.parametrize("policy", ["snapshots", "greedy"])
-def test_bad_policy(capsys, tmp_path, policy):
-    url = str(tmp_path / policy) if policy == "snapshots" else policy
-    err = fails(capsys, "--env", "cartpole", "--out", str(tmp_path / "ds"), "--policy", url)
-    expected = "no policy snapshot at" if policy == "snapshots" else "unknown policy 'greedy'"
-    assert expected in err
+@pytest.mark.parametrize("policy", ["absolute", "relative", "file_url"])
+def test_a_policy_that_is_not_a_name_is_a_snapshot_location(capsys, tmp_path, monkeypatch, policy):
+    """`greedy` is no policy name, so it is the folder ./greedy, in every spelling of a location."""
+    monkeypatch.chdir(tmp_path)
+    url = {"absolute": str(tmp_path / "greedy"), "relative": "greedy", "file_url": f"file://{tmp_path}/greedy"}[policy]
+    err = fails(capsys, "--env", "cartpole", "--out", "ds", "--policy", url)
+    assert f"no policy snapshot at {tmp_path / 'greedy'}/latest.json" in err
+    assert "'random', 'expert'" in err
     assert not (tmp_path / "ds").exists()
 
 

@@ -25,7 +25,7 @@ def test_offline_starts_no_collector_and_leaves_the_corpus_untouched(minigrid_da
     before = [r.name for r in Dataset(minigrid_data).records()]
     out = dreamstream("train", "--env", "minigrid_empty", *DEBUG, "--offline", "--data", minigrid_data,
                       "--run", str(run_dir), "--steps", "10", "--set", "train.eval_interval=0", "-v")
-    assert "trained to step 10" in out.stdout
+    assert "trained to gradient step 10 on" in out.stdout
     assert "collecting" not in out.stderr, "offline training must not start a collector"
     assert [r.name for r in Dataset(minigrid_data).records()] == before
     assert not (run_dir / "data").exists() and not (run_dir / "eval").exists()
@@ -78,7 +78,7 @@ def test_resume_after_sigkill_continues_from_the_last_checkpoint(minigrid_data, 
 
     out = dreamstream(*args, "--resume", "--steps", str(killed_at + 6), "-v")
     assert f"resumed from step {killed_at}" in out.stderr
-    assert f"trained to step {killed_at + 6}" in out.stdout
+    assert f"trained to gradient step {killed_at + 6} on" in out.stdout
     assert json.loads(pointer.read_text())["version"] == killed_at + 6
     run = mlflow_run(run_dir, mlflow_uri)  # the same MLflow run continues
     assert run.info.status == "FINISHED"

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
+from dreamstream.datasets.storage import resolve_location
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("root", help="dataset URL: a path, file://, s3://, gs://, memory://")
+    parser.add_argument("root", type=resolve_location, help="dataset URL: a path, file://, s3://, gs://, memory://")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 

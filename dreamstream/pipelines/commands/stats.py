@@ -6,17 +6,20 @@ import argparse
 import json
 import logging
 
+from dreamstream.datasets.storage import resolve_location
 from dreamstream.pipelines.cluster import add_cluster_arguments
 
 log = logging.getLogger(__name__)
 
 
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("root", help="dataset URL: a path, file://, s3://, gs://")
+    parser.add_argument("root", type=resolve_location, help="dataset URL: a path, file://, s3://, gs://")
     parser.add_argument("--deep", action="store_true",
                         help="also per-field observation statistics (reads every frame)")
     parser.add_argument("--json", action="store_true", help="print the statistics as JSON instead of a table")
-    parser.add_argument("--report", metavar="DIR", help="write an HTML report with plots (and stats.json) to DIR")
+    parser.add_argument("--report", metavar="DIR", type=resolve_location,
+                        help="write an HTML report with plots (and stats.json) to DIR")
     parser.add_argument("--records-only", action="store_true",
                         help="commit records only: no shard is read (no action/reward histograms)")
     add_cluster_arguments(parser)
