@@ -107,7 +107,8 @@ class EpisodeWriter:
         self._slot_buffers: dict[int, dict[str, np.ndarray]] = {}  # reused across a slot's episodes
         self.writer_id = writer_id or new_writer_id()
         self.committed: list[CommitRecord] = []
-        self._pending: list[tuple[CommitRecord, bytes]] = []  # sealed shards whose commit has not succeeded yet
+        self._unsent: list[tuple[CommitRecord, bytes]] = []  # sealed shards whose commit has not succeeded yet
+        self._unsealed = 0  # rows of open episodes not yet in a sample
         self._episodes: dict[int, _OpenEpisode] = {}
         self._seq = 0
         self._new_shard()
@@ -132,6 +133,7 @@ class EpisodeWriter:
         for name, value in row.items():
             episode.buffers[name][episode.pending] = value
         episode.pending += 1
+        self._unsealed += 1
         if row["is_last"]:
             self._seal(episode)
             del self._episodes[slot]
@@ -201,6 +203,7 @@ class EpisodeWriter:
         """Turn the episode's pending rows into one sample of the open shard."""
         if episode.pending:
             self._write_sample(episode, {name: buffer[: episode.pending] for name, buffer in episode.buffers.items()})
+            self._unsealed -= episode.pending
             episode.pending = 0
 
     def _write_sample(self, episode: _OpenEpisode, arrays: dict[str, np.ndarray]) -> None:
@@ -247,30 +250,31 @@ class EpisodeWriter:
             self.commit()
 
     def _near_format_limits(self) -> bool:
-        """Would the next samples (one per open episode, plus two from this slot) pass the format's limits
-        on samples or steps per shard (records.py)? Then commit now, as readers refuse larger records."""
-        headroom = len(self._episodes) + 2
-        return (len(self._rows) + headroom > MAX_SAMPLES
-                or self._steps + headroom * self.config.chunk_steps > MAX_RECORD_STEPS)
+        """Could the next input pass the format's limits per shard (records.py), which readers enforce?
+        It adds at most one sample of `chunk_steps` rows or two samples of one slot; a commit also seals
+        one sample per open episode."""
+        samples = len(self._rows) + len(self._episodes) + 2
+        steps = self._steps + self._unsealed + self.config.chunk_steps
+        return samples > MAX_SAMPLES or steps > MAX_RECORD_STEPS
 
     def commit(self) -> CommitRecord | None:
         """Seal every open episode's pending rows into the open shard and commit it; -> its record, or
         None if there was nothing to commit.
 
         The shard is sealed (named, its bytes fixed) before anything is written, and a new shard opens at
-        once: if the store fails, the sealed shard waits in `_pending`, rows added later go to the next
-        shard, and the next commit() or close() retries the pending ones first, in order.
+        once: if the store fails, the sealed shard waits in `_unsent`, rows added later go to the next
+        shard, and the next commit() or close() retries the unsent ones first, in order.
         """
         for episode in self._episodes.values():
             self._seal(episode)
         if self._rows:
-            self._pending.append(self._seal_shard())
+            self._unsent.append(self._seal_shard())
         self._first_step_at = None
         record = None
-        while self._pending:
-            record, data = self._pending[0]
+        while self._unsent:
+            record, data = self._unsent[0]
             self._commit_shard(record, data)
-            self._pending.pop(0)
+            self._unsent.pop(0)
             self.committed.append(record)
         return record
 

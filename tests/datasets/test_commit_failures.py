@@ -183,17 +183,27 @@ def test_racing_writers_with_different_specs_never_both_commit(store_url, card, 
         assert set(chunk.arrays) == set(dataset.spec.fields)
 
 
-def test_the_writer_commits_before_a_shard_passes_the_format_limits(tmp_path, card, spec, monkeypatch):
+@pytest.mark.parametrize("by", ["episode", "step"])
+def test_the_writer_commits_before_a_shard_passes_the_format_limits(tmp_path, card, spec, monkeypatch, by):
     """Readers refuse records over MAX_SAMPLES samples or MAX_RECORD_STEPS steps, so the writer never
-    makes one, whatever its byte and age limits say."""
+    makes one, whatever its byte and age limits say (whole episodes, or steps from three slots)."""
     monkeypatch.setattr(writer_module, "MAX_SAMPLES", 6)
     monkeypatch.setattr(writer_module, "MAX_RECORD_STEPS", 40)
     url, rng = str(tmp_path / "ds"), np.random.default_rng(4)
+    episodes = [random_episode(spec, n, rng) for n in (9, 30, 3, 3, 3, 3, 3, 14)]
     with EpisodeWriter(url, card, WriterConfig(chunk_steps=4, shard_max_bytes=2**40)) as writer:
-        for length in (9, 30, 3, 3, 3, 3, 3):
-            writer.add_episode(random_episode(spec, length, rng))
+        if by == "episode":
+            for episode in episodes:
+                writer.add_episode(episode)
+        else:
+            for i in range(0, len(episodes), 3):
+                group = episodes[i:i + 3]
+                for t in range(max(len(e["reward"]) for e in group)):
+                    for slot, episode in enumerate(group):
+                        if t < len(episode["reward"]):
+                            writer.add_step({k: v[t] for k, v in episode.items()}, slot=slot)
     records = Dataset(url).records()
-    assert len(records) > 1 and sum(r.steps for r in records) == 54
+    assert len(records) > 1 and sum(r.steps for r in records) == 68
     assert all(len(r.samples) <= 6 and r.steps <= 40 for r in records)
 
 
