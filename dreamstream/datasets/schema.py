@@ -16,12 +16,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import fsspec
+import numpy as np
 
 MAX_DEPTH = 32
 """Deepest nesting of objects/arrays accepted in any dataset JSON file (cards nest about 6 levels)."""
 
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_BLOCK = 2**20
 
 
 class SchemaError(ValueError):
@@ -46,7 +48,7 @@ def load_json(raw: bytes, max_bytes: int, max_depth: int = MAX_DEPTH) -> Any:
     if len(raw) > max_bytes:
         raise SchemaError("", f"{len(raw)} bytes, more than the {max_bytes} allowed")
     if _too_deep(raw, max_depth):
-        raise SchemaError("", f"nested deeper than {max_depth} levels (or brackets do not balance)")
+        raise SchemaError("", f"nested deeper than {max_depth} levels")
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
@@ -54,19 +56,19 @@ def load_json(raw: bytes, max_bytes: int, max_depth: int = MAX_DEPTH) -> Any:
 
 
 def _too_deep(raw: bytes, max_depth: int) -> bool:
-    """Brackets outside strings, innermost pairs removed `max_depth` times: anything left is too deep.
-
-    Linear in the input per round and never recursive, so a crafted file cannot exhaust the stack.
-    """
-    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
-    for _ in range(max_depth):
-        if not brackets:
-            return False
-        shorter = brackets.replace(b"[]", b"").replace(b"{}", b"")
-        if len(shorter) == len(brackets):
+    """Does the nesting of brackets outside strings ever pass `max_depth`? A running sum over the brackets,
+    in blocks (bounded memory), never recursive: a crafted file cannot exhaust the stack. Unbalanced
+    brackets are left to the JSON parser to refuse."""
+    brackets = np.frombuffer(_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS), np.uint8)
+    depth = 0
+    for start in range(0, len(brackets), _BLOCK):
+        block = brackets[start : start + _BLOCK]
+        opens = (block == ord("[")) | (block == ord("{"))
+        levels = depth + np.cumsum(opens.view(np.int8) * 2 - 1, dtype=np.int32)
+        if int(levels.max()) > max_depth:
             return True
-        brackets = shorter
-    return bool(brackets)
+        depth = int(levels[-1])
+    return False
 
 
 def describe(value: Any) -> str:

@@ -181,6 +181,15 @@ def test_crafted_record_bytes_are_refused(dataset, case):
     assert usage.seconds < SECONDS
 
 
+def test_a_full_size_record_of_brackets_is_refused_in_linear_time(dataset):
+    """Regression: the first depth check removed innermost pairs 32 times over the file (4 s for 16 MiB)."""
+    name = dataset.record_names()[0]
+    write_record(dataset, name, b"[" * (MAX_RECORD_BYTES // 2) + b"]" * (MAX_RECORD_BYTES // 2))
+    with bounded(MEMORY_MB, 2) as usage, pytest.raises(DatasetError, match="nested deeper than 32"):
+        dataset.records()
+    assert usage.seconds < 1.0
+
+
 def test_brackets_inside_strings_do_not_count_as_nesting():
     raw = json.dumps({"format": "x", "text": "[" * 10_000 + '\\"{' * 100}).encode()
     with pytest.raises(DatasetError, match="key 'format'"):  # parsed, then refused for its content only
