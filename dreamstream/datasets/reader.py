@@ -155,7 +155,8 @@ class Dataset:
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None):
         self.url = url
         self.storage_options = storage_options
-        self.fs, self.root = open_fs(url, storage_options)
+        with _store("open the store", url):
+            self.fs, self.root = open_fs(url, storage_options)
 
     @cached_property
     def card(self) -> DatasetCard:
