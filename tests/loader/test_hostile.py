@@ -26,6 +26,10 @@ from dreamstream.datasets.synthetic import random_episode
 MEMORY_MB, SECONDS = 64, 60
 
 
+def report(label: str, usage) -> None:
+    print(f"{label}: peak {usage.peak_bytes / 2**20:.2f} MiB, {usage.seconds:.2f} s")
+
+
 def config(**kwargs) -> LoaderConfig:
     return LoaderConfig(**{"batch_size": 4, "seq_len": 10, "retries": 1, "retry_backoff_s": 0.01,
                            "shuffle_buffer": 80, **kwargs})
@@ -51,10 +55,11 @@ def craft_bad(corpus_url: str, count: int) -> list[str]:
 
 def test_a_few_crafted_shards_are_skipped_and_counted(corpus):
     craft_bad(corpus.url, 2)
-    with bounded(MEMORY_MB, SECONDS), make_loader(corpus.url, config(on_error="skip")) as loader:
+    with bounded(MEMORY_MB, SECONDS) as usage, make_loader(corpus.url, config(on_error="skip")) as loader:
         expected = len(loader)
         batches = list(loader)
         metrics = loader.metrics()
+    report("skip and count", usage)
     assert batches and len(batches) == expected
     assert metrics["shards_skipped"] == 1  # the tar that does not split
     assert metrics["chunks_skipped"] == 1  # the bomb: its sample alone
@@ -65,11 +70,12 @@ def test_the_loader_raises_when_most_shard_reads_fail(corpus):
     records = Dataset(corpus.url).records()
     craft_bad(corpus.url, len(records) - 2)
     settings = config(on_error="skip", failure_window=6, max_failed_share=0.5)
-    with bounded(MEMORY_MB, SECONDS), make_loader(corpus.url, settings) as loader:
+    with bounded(MEMORY_MB, SECONDS) as usage, make_loader(corpus.url, settings) as loader:
         tripped = r"of the last \d shard reads failed, more than loader.max_failed_share=0.5 of loader.failure_window=6"
         with pytest.raises(DatasetError, match=tripped):
             for _ in loader.forever():
                 pass
+    report("failure share", usage)
 
 
 def test_the_loader_raises_when_every_sample_fails_to_decode(corpus, spec):
@@ -112,8 +118,9 @@ def s3_options(endpoint: str) -> dict:
 
 def test_an_unreachable_store_is_one_error_at_start():
     options = s3_options(f"http://127.0.0.1:{free_port()}")  # nothing listens there
-    with bounded(MEMORY_MB, SECONDS), pytest.raises(StoreError, match="cannot read dataset.json") as caught:
+    with bounded(MEMORY_MB, SECONDS) as usage, pytest.raises(StoreError, match="cannot read dataset.json") as caught:
         make_loader("s3://nowhere/ds", config(), storage_options=options)
+    report("unreachable at start", usage)
     assert "\n" not in str(caught.value) and "dataset s3://nowhere/ds" in str(caught.value)
 
 
@@ -157,9 +164,10 @@ def test_a_store_lost_mid_run_is_one_error_even_with_skip(private_s3, spec):
         next(batches)  # the reader has its card and its first shards
         process.kill()
         process.wait()
-        with bounded(MEMORY_MB, SECONDS), pytest.raises(StoreError, match="after 2 attempt") as caught:
+        with bounded(MEMORY_MB, SECONDS) as usage, pytest.raises(StoreError, match="after 2 attempt") as caught:
             for _ in batches:
                 pass
+    report("store lost mid-run", usage)
     message = str(caught.value)
     assert "cannot read the shard" in message and "shard shards/" in message and "\n" not in message
 
