@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -37,8 +38,13 @@ def test_offline_starts_no_collector_and_leaves_the_corpus_untouched(minigrid_da
 
 def test_online_run_collects_with_published_snapshots_and_evaluates_separately(run_dir, mlflow_uri, dreamstream):
     # GIFs on (every 10 steps in the debug preset): the run must hold them as artifacts.
-    dreamstream("train", "--env", "minigrid_empty", "--preset", "debug", "--no-progress", "--run", str(run_dir),
-                "--steps", "20")
+    out = dreamstream("train", "--env", "minigrid_empty", "--preset", "debug", "--no-progress", "--run",
+                      str(run_dir), "--steps", "20")
+    result = out.stdout.strip().splitlines()[-5:]  # what the run prints last: its result
+    assert result[0].startswith("trained to gradient step 20 on ") and " env steps (" in result[0]
+    assert re.fullmatch(r"final evaluation \(\d+ episodes\): success [01]\.\d\d, return \S+, length \S+", result[1])
+    assert result[2] == f"run folder:   {run_dir}" and result[3].startswith(f"MLflow store: {mlflow_uri} (run ")
+    assert result[4] == f"MLflow UI:    .venv/bin/mlflow ui --backend-store-uri {mlflow_uri}"
     train_rows = [row for r in Dataset(str(run_dir / "data")).records() for row in r.samples]
     versions = {(row.policy, row.policy_version) for row in train_rows}
     assert ("random", 0) in versions, "prefill acts randomly until the first snapshot"
