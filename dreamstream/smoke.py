@@ -3,8 +3,8 @@
 For trying a documented command before spending hours on it, and for the test suite, which runs every
 command in README.md, docs/ and configs/ exactly as typed this way (tests/docs/). Each number in
 configs/smoke.yaml caps the setting of the same name (budgets, model sizes, intervals); an unset budget
-(None) takes the cap; other values replace the setting. Benchmarks cap their sizes the same way, from the
-`SMOKE_CAPS` of each benchmark module.
+(None) takes the cap; other values replace the setting. Benchmarks cap their sizes the same way
+(`SMOKE_CAPS` in dreamstream/bench.py).
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ def resolve_tracking_uri(uri: str) -> str:
         return uri
     if uri.endswith((".db", ".sqlite")):
         return _SQLITE + os.path.abspath(os.path.expanduser(uri))
-    raise ValueError(f"MLflow store {uri!r}: give a sqlite file (a path ending in .db, or sqlite:///PATH) "
+    raise ValueError(f"mlflow_tracking_uri {uri!r}: give a sqlite file (a path ending in .db, or sqlite:///PATH) "
                      "or a tracking server (http://HOST:PORT)")
 
 

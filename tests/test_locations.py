@@ -7,8 +7,8 @@ import json
 import pytest
 
 from dreamstream.collect.config import CollectConfig
-from dreamstream.config import ConfigError
 from dreamstream.datasets.storage import resolve_location
+from dreamstream.errors import UserError
 from dreamstream.settings import load_settings
 from dreamstream.tracking import resolve_tracking_uri
 from dreamstream.train.trainer_config import TrainConfig
@@ -52,7 +52,7 @@ def test_mlflow_stores_name_the_same_store_from_any_directory(in_tmp, typed, exp
 
 
 def test_a_plain_folder_is_no_mlflow_store(in_tmp):
-    with pytest.raises(ValueError, match=r"MLflow store 'mlruns'.*\.db"):
+    with pytest.raises(ValueError, match=r"mlflow_tracking_uri 'mlruns'.*\.db"):
         resolve_tracking_uri("mlruns")
 
 
@@ -65,7 +65,7 @@ def test_config_locations_are_resolved_where_they_enter(in_tmp):
 
 
 def test_a_bad_mlflow_store_names_the_config_key(in_tmp):
-    with pytest.raises(ConfigError, match="train.*MLflow store 'mlruns'"):
+    with pytest.raises(UserError, match="train: mlflow_tracking_uri 'mlruns': give a sqlite file"):
         load_settings("minigrid_empty", overrides=["train.mlflow_tracking_uri=mlruns"])
 
 

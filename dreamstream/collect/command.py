@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, action=LastBudget,
                         help="stop after this many finished episodes over all workers (the last of --steps and "
                              "--episodes counts, so `make collect SET=\"--episodes 300\"` replaces its --steps)")
-    parser.add_argument("--policy", help="random (default), expert (MiniGrid), or a snapshot URL")
+    parser.add_argument("--policy", help="random (default), expert (MiniGrid), or else the location of a run's "
+                                         "snapshots (a path or URL holding latest.json)")
     parser.add_argument("--seed", type=int, help="base seed (collect.seed)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a setting, e.g. env.grayscale=true or data.shard_max_age_s=5 (repeatable)")

@@ -60,9 +60,9 @@ def synthetic_batch(spec: EpisodeSpec, length: int, batch: int, seed: int = 0) -
 
 
 def measure(spec_name: str, model: ModelConfig, optim: OptimConfig, batch: int, length: int, steps: int,
-            warmup: int, device: torch.device) -> dict[str, Any]:
+            warmup: int, device: torch.device, spec: EpisodeSpec | None = None) -> dict[str, Any]:
     """Median seconds per `train_step` after `warmup` steps, with the sizes that produced it."""
-    spec = SPECS[spec_name]
+    spec = spec or SPECS[spec_name]
     learner = Learner(Agent(spec, model), optim, device)
     data = synthetic_batch(spec, length, batch)
     state = learner.initial_state(batch)
@@ -97,6 +97,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default=None, help="auto, fp32, bf16, fp16 (default: the preset's)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the step's two graphs")
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if present)")
+    parser.add_argument("--online", action="store_true",
+                        help="also time the online trainer loop of the preset (collectors, loader, snapshots, "
+                             "logging, evaluation) over --steps gradient steps, against the bare step of the same "
+                             "model, batch and torch threads in this run")
 
 
 def spec_names(choice: str, env_id: str) -> list[str]:
@@ -122,6 +126,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     optim.compile = optim.compile or args.compile
     batch, length = args.batch or loader.batch_size, args.length or loader.seq_len
     device = torch.device(args.device) if args.device else default_device()
+    if args.online:
+        return online_ratio(presets, args, device)
     size_torch_threads(configured=settings.train.torch_threads)  # as the trainer does offline
     results = [measure(name, model, optim, batch, length, args.steps, args.warmup, device)
                for name in spec_names(args.spec, settings.env.id)]
@@ -132,6 +138,43 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
               "1.4 steps/s on a T4, about 3 on a V100 at B=32 T=48", flush=True)
     return {"bench": "train", "preset": "+".join(presets), "steps_per_s": round(1 / results[0]["step_s"], 3),
             "results": results}
+
+
+def online_ratio(presets: list[str], args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    """Gradient steps/s of the online loop (`dreamstream train` after its prefill) over the bare step.
+
+    The loop's rate is the trainer's own `perf/grad_steps_per_s` over its last log interval (the first
+    holds the warm-up), read back from a private MLflow store; the bare step then runs the same model on
+    the run's own spec at the thread count the trainer chose, so the ratio is the pipeline's overhead alone.
+    """
+    import tempfile
+
+    from mlflow.tracking import MlflowClient
+
+    from dreamstream.settings import load_settings
+    from dreamstream.train.trainer import Trainer
+
+    with tempfile.TemporaryDirectory(prefix="bench-online-") as tmp:
+        overrides = [f"train.steps={2 * args.steps}", f"train.log_interval={args.steps}", "train.gif_interval=0",
+                     f"train.mlflow_tracking_uri={tmp}/mlflow.db", f"train.device={device}"]
+        settings, preset = load_settings(presets[0], presets[1:], overrides)
+        trainer = Trainer(settings, f"{tmp}/run", preset=preset, progress=False)
+        trainer.run()
+        assert trainer.result is not None
+        history = MlflowClient(trainer.result.tracking_uri).get_metric_history(trainer.result.mlflow_run_id,
+                                                                                "perf/grad_steps_per_s")
+        online = max(history, key=lambda m: m.step).value
+        threads = torch.get_num_threads()  # what the trainer chose beside its collectors and evaluation
+        spec = trainer.agent.spec
+    bare = measure("run", settings.model, settings.optim, settings.loader.batch_size, settings.loader.seq_len,
+                   args.steps, args.warmup, device, spec=spec)
+    ratio = online * bare["step_s"]
+    print(f"bench train --online {'+'.join(presets)}: online loop {online:.2f} gradient steps/s, bare step "
+          f"{1 / bare['step_s']:.2f} at {threads} torch threads (B={bare['batch']} T={bare['length']}): "
+          f"ratio {ratio:.2f}", flush=True)
+    return {"bench": "train-online", "preset": "+".join(presets), "online_steps_per_s": round(online, 3),
+            "bare_steps_per_s": round(1 / bare["step_s"], 3), "threads": threads, "bare": bare,
+            "ratio": round(ratio, 3)}
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import argparse
 import logging
 
 from dreamstream.datasets.storage import resolve_location
+from dreamstream.tracking import resolve_tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=4.0, help="GIF frames per second (default 4)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--mlflow-run", metavar="RUN_ID", help="log the files and mean errors to this MLflow run")
-    parser.add_argument("--mlflow", metavar="URI", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or "
+    parser.add_argument("--mlflow", metavar="URI", type=resolve_tracking_uri,
+                        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or "
                         "./mlflow.db)")
 
 

@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import start_server, stop_server, wait_for_port
 from documented import ROOT, Command, commands, pages
+from servers import start_server, stop_server, wait_for_port
 
 NOT_RUN = {
     "make test": "the suite itself: CI runs it (.ci/run) on a fresh clone",
