@@ -37,6 +37,7 @@ from dreamstream.datasets import Dataset
 from dreamstream.datasets.loader import make_loader, to_device
 from dreamstream.datasets.storage import open_fs, replace_bytes
 from dreamstream.errors import UserError
+from dreamstream.redact import redact
 from dreamstream.settings import Settings
 from dreamstream.tracking import MlflowRun
 from dreamstream.train.agent import Agent
@@ -441,9 +442,10 @@ class TrainResult:
             e = self.evaluation
             lines.append(f"final evaluation ({int(e['eval/episodes'])} episodes): success {e['eval/success']:.2f}, "
                          f"return {e['eval/return']:.3f}, length {e['eval/length']:.1f}")
-        lines += [f"run folder:   {self.run}",
-                  f"MLflow store: {self.tracking_uri} (run {self.mlflow_run_id})",
-                  f"MLflow UI:    .venv/bin/mlflow ui --backend-store-uri {self.tracking_uri}"]
+        run, store = redact(self.run), redact(self.tracking_uri)
+        lines += [f"run folder:   {run}",
+                  f"MLflow store: {store} (run {self.mlflow_run_id})",
+                  f"MLflow UI:    .venv/bin/mlflow ui --backend-store-uri {store}"]
         return "\n".join(lines)
 
 
