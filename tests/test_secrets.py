@@ -11,16 +11,15 @@ runs as the policy URL and through a failing command; each other form is covered
 from __future__ import annotations
 
 import logging
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from servers import free_port, stop_server, wait_for_port
 
 from dreamstream.datasets.errors import DatasetError
 from dreamstream.errors import UserError
@@ -76,23 +75,6 @@ def test_every_sink_redacts():
 # -- real runs -------------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
-
-
 @pytest.fixture
 def http_folder(tmp_path: Path) -> Iterator[tuple[Path, int]]:
     """A folder served read-only over HTTP on loopback: (folder, port)."""
@@ -102,11 +84,10 @@ def http_folder(tmp_path: Path) -> Iterator[tuple[Path, int]]:
     process = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
                                cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for_port(port)
+        wait_for_port(port, process, "http.server")
         yield folder, port
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_server(process)
 
 
 def cli(cwd: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:

@@ -11,6 +11,7 @@ import argparse
 import logging
 import re
 import time
+from typing import Any
 
 from dreamstream.datasets.storage import resolve_location
 
@@ -38,17 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           help="plain log lines even on a terminal")
 
 
-def flag_overrides(args: argparse.Namespace) -> list[str]:
-    """Command-line flags as `key=value` overrides (applied after --set)."""
-    out = []
-    for flag, key in (("data", "train.data"), ("steps", "train.steps"), ("name", "train.name"),
-                      ("device", "train.device")):
-        value = getattr(args, flag)
-        if value is not None:
-            out.append(f"{key}={value}")
+def flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    """Command-line flags as settings (applied after --set), taken as typed, not parsed as YAML."""
+    train = {key: getattr(args, key) for key in ("data", "steps", "name", "device") if getattr(args, key) is not None}
     if args.offline:
-        out.append("train.offline=true")
-    return out
+        train["offline"] = True
+    return {"train": train}
 
 
 def run_folder(settings, preset: str, args: argparse.Namespace) -> str:
@@ -72,17 +68,17 @@ def run(args: argparse.Namespace) -> int:
     from dreamstream.settings import load_settings, settings_from_dict
     from dreamstream.train.trainer import Trainer, read_run_file
 
-    overrides = [*args.overrides, *flag_overrides(args)]
-    settings, preset = load_settings(args.env, args.preset, overrides)
+    flags = flag_values(args)
+    settings, preset = load_settings(args.env, args.preset, args.overrides, flags)
     run = run_folder(settings, preset, args)
     if args.resume:
         stored = read_run_file(run)
         if stored is None:
             raise UserError(f"--resume: no run in {run} (no run.json)")
         data = stored["settings"]
-        for text in overrides:
+        for text in args.overrides:
             data = config.merge(data, config.parse_override(text))
-        settings, preset = settings_from_dict(data), stored.get("preset", "")
+        settings, preset = settings_from_dict(config.merge(data, flags)), stored.get("preset", "")
     if settings.train.offline and not settings.train.data:
         raise UserError("--offline needs --data URL (a dataset or corpus to train from)")
     if not settings.train.offline:  # an unknown env fails here, before a run folder exists
