@@ -15,8 +15,8 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("dreamstream.datasets.commands.validate", "check a dataset's card, commit records and shards"),
     "inspect": ("dreamstream.datasets.commands.inspect", "summarise a dataset: shards, episodes, steps, returns"),
-    "train": ("dreamstream.train.command", "train DreamerV2 online (with collectors) or offline (from a corpus)"),
-    "dream": ("dreamstream.train.dream_command", "a trained world model's reconstructions and open-loop dreams of "
+    "train": ("dreamstream.train.loop.command", "train DreamerV2 online (with collectors) or offline (from a corpus)"),
+    "dream": ("dreamstream.train.dream.command", "a trained world model's reconstructions and open-loop dreams of "
               "an episode"),
     "bench": ("dreamstream.bench", "measure throughput against a same-run baseline"),
     "stats": ("dreamstream.pipelines.commands.stats", "dataset statistics and an HTML report (Dask)"),

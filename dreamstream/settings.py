@@ -14,8 +14,8 @@ from dreamstream.collect.config import CollectConfig, EnvConfig
 from dreamstream.datasets.loader.config import LoaderConfig
 from dreamstream.datasets.writer import WriterConfig
 from dreamstream.errors import UserError
-from dreamstream.train.config import ModelConfig, OptimConfig
-from dreamstream.train.trainer_config import TrainConfig
+from dreamstream.train.loop.config import TrainConfig
+from dreamstream.train.model.config import ModelConfig, OptimConfig
 
 
 @dataclass

@@ -11,7 +11,7 @@ from dreamstream.datasets.storage import resolve_location
 from dreamstream.errors import UserError
 from dreamstream.settings import load_settings
 from dreamstream.tracking import resolve_tracking_uri
-from dreamstream.train.trainer_config import TrainConfig
+from dreamstream.train.loop.config import TrainConfig
 
 
 @pytest.fixture

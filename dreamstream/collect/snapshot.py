@@ -54,7 +54,7 @@ class Actor(Protocol):
 
 def _dreamer_actor(payload: dict[str, Any]) -> Actor:
     """The trainer's acting model (encoder, RSSM, actor): collectors import its acting code, not the trainer."""
-    from dreamstream.train.snapshot import build_actor
+    from dreamstream.train.loop.snapshot import build_actor
 
     return build_actor(payload)
 

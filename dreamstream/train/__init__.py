@@ -1,8 +1,11 @@
-"""DreamerV2 agent maths (PyDreamer's feature set) and the trainer process that drives it.
+"""DreamerV2 training (PyDreamer's feature set), grouped by job:
 
-What a trainer loop uses: config (ModelConfig, OptimConfig), agent (Agent), learner (Learner,
-seed_everything), metrics (METRICS glossary, metrics_to_floats), snapshot (export_policy), bench (step
-timing), video (log_dream_gif). Collectors import only dreamstream.train.snapshot:build_actor (named in
-every snapshot payload). Inspection (docs/inspection.md): dream (load_model, DreamModel: encode, imagine,
-decode, intervene), dream_report and dream_command (`dreamstream dream`).
+    model/   the agent's maths: RSSM, encoders, decoders, heads, distributions, world model, actor-critic, agent
+    loop/    the trainer process: loop, learner (one optimiser step), online collection, checkpoints,
+             policy snapshots, evaluation, metrics, the `dreamstream train` command
+    dream/   inspection of a trained world model: the dream API, its reports and videos, `dreamstream dream`
+    bench.py training-step time (`dreamstream bench train`)
+
+Collectors load policies through dreamstream.collect.snapshot, which builds the acting model from
+model/ code named by a fixed registry; they never import the trainer.
 """

@@ -18,10 +18,10 @@ from typing import Any
 import torch
 
 from dreamstream.datasets.spec import ActionSpec, EpisodeSpec, FieldSpec
-from dreamstream.train.agent import Agent
-from dreamstream.train.batch import torch_dtype
-from dreamstream.train.config import ModelConfig, OptimConfig
-from dreamstream.train.learner import Learner, default_device, size_torch_threads
+from dreamstream.train.loop.learner import Learner, default_device, size_torch_threads
+from dreamstream.train.model.agent import Agent
+from dreamstream.train.model.batch import torch_dtype
+from dreamstream.train.model.config import ModelConfig, OptimConfig
 
 SPECS = {
     "image": EpisodeSpec(observations={"image": FieldSpec((64, 64, 3), "uint8", "image")},
@@ -152,7 +152,7 @@ def online_ratio(presets: list[str], args: argparse.Namespace, device: torch.dev
     from mlflow.tracking import MlflowClient
 
     from dreamstream.settings import load_settings
-    from dreamstream.train.trainer import Trainer
+    from dreamstream.train.loop.trainer import Trainer
 
     with tempfile.TemporaryDirectory(prefix="bench-online-") as tmp:
         overrides = [f"train.steps={2 * args.steps}", f"train.log_interval={args.steps}", "train.gif_interval=0",

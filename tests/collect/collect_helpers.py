@@ -73,9 +73,9 @@ def point(folder: str | Path, version, path) -> None:
 def dreamer_payload(spec: EpisodeSpec, version: int, action: int) -> dict:
     """A real trainer snapshot (tiny model) whose actor prefers `action` by a wide margin."""
 
-    from dreamstream.train.agent import Agent
-    from dreamstream.train.config import ModelConfig
-    from dreamstream.train.snapshot import export_policy
+    from dreamstream.train.loop.snapshot import export_policy
+    from dreamstream.train.model.agent import Agent
+    from dreamstream.train.model.config import ModelConfig
 
     config = ModelConfig(deter=16, stoch=4, classes=4, hidden=16, cnn_depth=4, dense_hidden=16, dense_embed=8,
                          encoder_layers=1, decoder_layers=1, head_layers=1, ac_hidden=16, ac_layers=1)

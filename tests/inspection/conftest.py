@@ -26,11 +26,11 @@ from inspection_helpers import (
     write_dataset,
 )
 
-from dreamstream.train.agent import Agent
-from dreamstream.train.checkpoint import VersionedFiles
-from dreamstream.train.config import OptimConfig
-from dreamstream.train.learner import Learner, seed_everything
-from dreamstream.train.snapshot import export_policy
+from dreamstream.train.loop.checkpoint import VersionedFiles
+from dreamstream.train.loop.learner import Learner, seed_everything
+from dreamstream.train.loop.snapshot import export_policy
+from dreamstream.train.model.agent import Agent
+from dreamstream.train.model.config import OptimConfig
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,8 @@ import torch
 
 from dreamstream.datasets import DatasetCard, EpisodeWriter, WriterConfig
 from dreamstream.datasets.spec import ActionSpec, EpisodeSpec, FieldSpec
-from dreamstream.train.agent import Agent
-from dreamstream.train.config import ModelConfig
+from dreamstream.train.model.agent import Agent
+from dreamstream.train.model.config import ModelConfig
 
 SIDE, CELLS = 16, 4
 MOVES = np.array([(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)])

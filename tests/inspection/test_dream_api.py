@@ -1,4 +1,4 @@
-"""The inspection API (dreamstream.train.dream) on a tiny model trained on the square world."""
+"""The inspection API (dreamstream.train.dream.api) on a tiny model trained on the square world."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from inspection_helpers import CONFIG, MOVES, Trained, square_episode, square_sp
 from dreamstream.datasets import Dataset
 from dreamstream.datasets.spec import ActionSpec, EpisodeSpec
 from dreamstream.errors import UserError
-from dreamstream.train.agent import Agent
-from dreamstream.train.dream import CHECKPOINT, SNAPSHOT, DreamModel, load_episode, load_model, prediction_errors
+from dreamstream.train.dream.api import CHECKPOINT, SNAPSHOT, DreamModel, load_episode, load_model, prediction_errors
+from dreamstream.train.model.agent import Agent
 
 
 @pytest.fixture(scope="module")

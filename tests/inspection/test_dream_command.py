@@ -14,7 +14,7 @@ from inspection_helpers import CONFIG, Trained, square_spec, write_dataset
 from dreamstream.cli import main
 from dreamstream.datasets import Dataset
 from dreamstream.datasets.spec import EpisodeSpec, FieldSpec
-from dreamstream.train.dream import episode_ids
+from dreamstream.train.dream.api import episode_ids
 
 FILES = ["dream.gif", "strip.png", "errors.csv", "errors.json", "errors.png", "latents.npz"]
 

@@ -6,8 +6,8 @@ import torch
 import torch.distributions as D
 
 from dreamstream.datasets.spec import ActionSpec
-from dreamstream.train.actions import ActionCodec
-from dreamstream.train.distributions import (
+from dreamstream.train.model.actions import ActionCodec
+from dreamstream.train.model.distributions import (
     CategoricalLatent,
     GaussianLatent,
     OneHotActions,

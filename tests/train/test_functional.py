@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from dreamstream.train.functional import (
+from dreamstream.train.model.functional import (
     categorical_kl,
     discount_weights,
     iwae_loss,

@@ -9,11 +9,11 @@ import torch
 from agent_fixtures import grid_spec, image_spec, random_batch, tiny_config, vector_spec
 
 from dreamstream.datasets.spec import ActionSpec, EpisodeSpec
-from dreamstream.train.actor_critic import actor_critic_losses, imagine
-from dreamstream.train.agent import Agent
-from dreamstream.train.config import OptimConfig
-from dreamstream.train.learner import Learner, metrics_to_floats
-from dreamstream.train.rssm import RSSMState
+from dreamstream.train.loop.learner import Learner, metrics_to_floats
+from dreamstream.train.model.actor_critic import actor_critic_losses, imagine
+from dreamstream.train.model.agent import Agent
+from dreamstream.train.model.config import OptimConfig
+from dreamstream.train.model.rssm import RSSMState
 
 FAST = OptimConfig(lr_model=3e-3, lr_actor=1e-3, lr_critic=3e-3, lr_probe=3e-3, weight_decay=0.0)
 

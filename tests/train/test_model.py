@@ -10,14 +10,14 @@ from agent_fixtures import grid_spec, image_spec, random_batch, tiny_config, vec
 
 from dreamstream.datasets.spec import ActionSpec, EpisodeSpec, FieldSpec
 from dreamstream.errors import UserError
-from dreamstream.train.agent import Agent
-from dreamstream.train.batch import check_batch
-from dreamstream.train.config import ModelConfig, OptimConfig
-from dreamstream.train.encoders import class_offsets, onehot_grid
-from dreamstream.train.learner import Learner, seed_everything
-from dreamstream.train.metrics import describe, metrics_to_floats
-from dreamstream.train.rssm import RSSMState
-from dreamstream.train.world_model import WorldModel
+from dreamstream.train.loop.learner import Learner, seed_everything
+from dreamstream.train.loop.metrics import describe, metrics_to_floats
+from dreamstream.train.model.agent import Agent
+from dreamstream.train.model.batch import check_batch
+from dreamstream.train.model.config import ModelConfig, OptimConfig
+from dreamstream.train.model.encoders import class_offsets, onehot_grid
+from dreamstream.train.model.rssm import RSSMState
+from dreamstream.train.model.world_model import WorldModel
 
 
 @pytest.mark.parametrize("shape", [(16, 16, 3), (56, 56, 3), (48, 88, 3), (64, 64, 1), (100, 72, 3)])

@@ -7,9 +7,9 @@ import torch
 from agent_fixtures import grid_spec, image_spec, random_batch, tiny_config
 
 from dreamstream.datasets.spec import EpisodeSpec
-from dreamstream.train.agent import Agent
-from dreamstream.train.batch import mask_padding
-from dreamstream.train.functional import masked_mean
+from dreamstream.train.model.agent import Agent
+from dreamstream.train.model.batch import mask_padding
+from dreamstream.train.model.functional import masked_mean
 
 
 def padded_batch(spec: EpisodeSpec) -> dict[str, torch.Tensor]:

@@ -1,4 +1,4 @@
-"""Dream GIFs for the trainer (dreamstream.train.video.log_dream_gif): frames, layout, colours, skipped fields."""
+"""Dream GIFs for the trainer (dreamstream.train.dream.video.log_dream_gif): frames, layout, colours, skipped fields."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from agent_fixtures import grid_spec, image_spec, random_batch, tiny_config, vector_spec
 
-from dreamstream.train.agent import Agent
-from dreamstream.train.video import GAP, IMAGINED, OBSERVED, PALETTE, compare_image, log_dream_gif, render
+from dreamstream.train.dream.video import GAP, IMAGINED, OBSERVED, PALETTE, compare_image, log_dream_gif, render
+from dreamstream.train.model.agent import Agent
 
 HEADER = 12
 

@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dreamstream.train.config import ModelConfig
-from dreamstream.train.functional import nearest_onehot, symexp, symlog, twohot
-from dreamstream.train.networks import mlp
+from dreamstream.train.model.config import ModelConfig
+from dreamstream.train.model.functional import nearest_onehot, symexp, symlog, twohot
+from dreamstream.train.model.networks import mlp
 
 
 class RewardHead(nn.Module):

@@ -55,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
 
     from dreamstream.datasets import Dataset
     from dreamstream.errors import UserError
-    from dreamstream.train.dream import load_model
-    from dreamstream.train.dream_report import write_report
-    from dreamstream.train.learner import size_torch_threads
+    from dreamstream.train.dream.api import load_model
+    from dreamstream.train.dream.report import write_report
+    from dreamstream.train.loop.learner import size_torch_threads
 
     size_torch_threads()
     model = load_model(args.checkpoint, device=args.device)

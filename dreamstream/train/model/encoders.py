@@ -14,8 +14,8 @@ from torch import Tensor, nn
 
 from dreamstream.datasets.spec import EpisodeSpec, FieldSpec
 from dreamstream.errors import UserError
-from dreamstream.train.config import ModelConfig
-from dreamstream.train.networks import mlp
+from dreamstream.train.model.config import ModelConfig
+from dreamstream.train.model.networks import mlp
 
 MAP_FIELD = "map"
 """The observation field that the map probe predicts (never a model input)."""

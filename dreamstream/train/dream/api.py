@@ -1,7 +1,7 @@
 """Look inside a trained world model: posterior states, open-loop dreams, decoded predictions, interventions.
 
     from dreamstream.datasets import Dataset
-    from dreamstream.train.dream import load_episode, load_model, prediction_errors
+    from dreamstream.train.dream.api import load_episode, load_model, prediction_errors
 
     model = load_model("runs/minigrid")             # a run folder, a checkpoints folder, or a .pt file (any URL)
     data = Dataset("data/minigrid")
@@ -43,12 +43,12 @@ from dreamstream.datasets.spec import EpisodeSpec
 from dreamstream.datasets.storage import open_fs
 from dreamstream.errors import UserError
 from dreamstream.pointer import POINTER, read_pointer
-from dreamstream.train.agent import Agent
-from dreamstream.train.config import ModelConfig
-from dreamstream.train.encoders import MAP_FIELD
-from dreamstream.train.rssm import RSSMState
-from dreamstream.train.snapshot import FORMAT as SNAPSHOT_FORMAT
-from dreamstream.train.snapshot import PREFIXES
+from dreamstream.train.loop.snapshot import FORMAT as SNAPSHOT_FORMAT
+from dreamstream.train.loop.snapshot import PREFIXES
+from dreamstream.train.model.agent import Agent
+from dreamstream.train.model.config import ModelConfig
+from dreamstream.train.model.encoders import MAP_FIELD
+from dreamstream.train.model.rssm import RSSMState
 
 log = logging.getLogger(__name__)
 

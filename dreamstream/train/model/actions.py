@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from dreamstream.datasets.spec import ActionSpec
 from dreamstream.errors import UserError
-from dreamstream.train.distributions import ActionDist, OneHotActions, TanhNormalActions, TruncNormalActions
+from dreamstream.train.model.distributions import ActionDist, OneHotActions, TanhNormalActions, TruncNormalActions
 
 
 class ActionCodec(nn.Module):

@@ -15,9 +15,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from dreamstream.train.config import ModelConfig
-from dreamstream.train.distributions import make_latent
-from dreamstream.train.networks import make_gru
+from dreamstream.train.model.config import ModelConfig
+from dreamstream.train.model.distributions import make_latent
+from dreamstream.train.model.networks import make_gru
 
 
 class RSSMState(NamedTuple):

@@ -14,12 +14,12 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from dreamstream.train.actions import ActionCodec
-from dreamstream.train.config import ModelConfig
-from dreamstream.train.functional import discount_weights, lambda_return, masked_mean
-from dreamstream.train.heads import RewardHead, TerminalHead
-from dreamstream.train.networks import mlp
-from dreamstream.train.rssm import RSSM, RSSMState
+from dreamstream.train.model.actions import ActionCodec
+from dreamstream.train.model.config import ModelConfig
+from dreamstream.train.model.functional import discount_weights, lambda_return, masked_mean
+from dreamstream.train.model.heads import RewardHead, TerminalHead
+from dreamstream.train.model.networks import mlp
+from dreamstream.train.model.rssm import RSSM, RSSMState
 
 
 class Actor(nn.Module):

@@ -3,7 +3,7 @@
     report = write_report(load_model(url), Dataset(root), Path("out"), episode=None, start=10, horizon=15)
     report.files, report.mean_errors()
 
-See dreamstream.train.dream_command for the list of files and docs/inspection.md for how to read them.
+See dreamstream.train.dream.command for the list of files and docs/inspection.md for how to read them.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import numpy as np
 
 from dreamstream.datasets.reader import Dataset
 from dreamstream.errors import UserError
-from dreamstream.train.dream import DreamModel, Latents, load_episode, prediction_errors
-from dreamstream.train.dream_command import DEFAULT_HORIZON, DEFAULT_START
-from dreamstream.train.video import drawable, dream_frames, dream_strip, write_gif, write_png
+from dreamstream.train.dream.api import DreamModel, Latents, load_episode, prediction_errors
+from dreamstream.train.dream.command import DEFAULT_HORIZON, DEFAULT_START
+from dreamstream.train.dream.video import drawable, dream_frames, dream_strip, write_gif, write_png
 
 log = logging.getLogger(__name__)
 

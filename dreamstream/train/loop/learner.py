@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from dreamstream.train.agent import Agent
-from dreamstream.train.batch import check_batch, to_device
-from dreamstream.train.config import OptimConfig
-from dreamstream.train.metrics import metrics_to_floats
-from dreamstream.train.rssm import RSSMState
+from dreamstream.train.loop.metrics import metrics_to_floats
+from dreamstream.train.model.agent import Agent
+from dreamstream.train.model.batch import check_batch, to_device
+from dreamstream.train.model.config import OptimConfig
+from dreamstream.train.model.rssm import RSSMState
 
 __all__ = ["Learner", "default_device", "metrics_to_floats", "resolve_precision", "seed_everything"]
 

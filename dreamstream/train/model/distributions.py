@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from dreamstream.train.functional import categorical_entropy, categorical_kl, straight_through_onehot
+from dreamstream.train.model.functional import categorical_entropy, categorical_kl, straight_through_onehot
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 

@@ -11,11 +11,11 @@ import torch
 from torch import Tensor, nn
 
 from dreamstream.datasets.spec import EpisodeSpec
-from dreamstream.train.actions import ActionCodec
-from dreamstream.train.actor_critic import Actor
-from dreamstream.train.config import ModelConfig
-from dreamstream.train.encoders import MultiEncoder, split_fields
-from dreamstream.train.rssm import RSSM, RSSMState
+from dreamstream.train.model.actions import ActionCodec
+from dreamstream.train.model.actor_critic import Actor
+from dreamstream.train.model.config import ModelConfig
+from dreamstream.train.model.encoders import MultiEncoder, split_fields
+from dreamstream.train.model.rssm import RSSM, RSSMState
 
 
 class PolicyState(NamedTuple):

@@ -25,11 +25,11 @@ import torch
 from dreamstream.config import ConfigError, from_dict
 from dreamstream.datasets.spec import EpisodeSpec
 from dreamstream.errors import UserError
-from dreamstream.train.acting import ActingModel, PolicyState
-from dreamstream.train.config import ModelConfig
+from dreamstream.train.model.acting import ActingModel, PolicyState
+from dreamstream.train.model.config import ModelConfig
 
 if TYPE_CHECKING:
-    from dreamstream.train.agent import Agent
+    from dreamstream.train.model.agent import Agent
 
 FORMAT = "dreamstream.policy"
 FORMAT_VERSION = 2

@@ -1,7 +1,7 @@
 """The DreamerV2 agent: world model, actor, critic (+ target) and the optional map probe, as one module.
 
 `losses` is the whole differentiable part of a training step (compiled as one function when asked);
-`policy` acts for B environments. Optimisers, precision and clipping live in dreamstream.train.learner.
+`policy` acts for B environments. Optimisers, precision and clipping live in dreamstream.train.loop.learner.
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ import torch
 from torch import Tensor, nn
 
 from dreamstream.datasets.spec import EpisodeSpec
-from dreamstream.train.acting import PolicyState, initial_policy_state, policy_step
-from dreamstream.train.actor_critic import Actor, Critic, actor_critic_losses, imagine, resolve_actor_grad
-from dreamstream.train.batch import mask_padding
-from dreamstream.train.config import ModelConfig
-from dreamstream.train.encoders import MAP_FIELD, split_fields
-from dreamstream.train.networks import init_weights
-from dreamstream.train.probe import MapProbe
-from dreamstream.train.rssm import RSSMState
-from dreamstream.train.world_model import WorldModel, WorldModelOutput
+from dreamstream.train.model.acting import PolicyState, initial_policy_state, policy_step
+from dreamstream.train.model.actor_critic import Actor, Critic, actor_critic_losses, imagine, resolve_actor_grad
+from dreamstream.train.model.batch import mask_padding
+from dreamstream.train.model.config import ModelConfig
+from dreamstream.train.model.encoders import MAP_FIELD, split_fields
+from dreamstream.train.model.networks import init_weights
+from dreamstream.train.model.probe import MapProbe
+from dreamstream.train.model.rssm import RSSMState
+from dreamstream.train.model.world_model import WorldModel, WorldModelOutput
 
 LOSS_KEYS = ("model", "actor", "critic", "probe")
 """One loss per optimiser."""

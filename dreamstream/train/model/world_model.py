@@ -16,14 +16,14 @@ import torch
 from torch import Tensor, nn
 
 from dreamstream.datasets.spec import EpisodeSpec
-from dreamstream.train.actions import ActionCodec
-from dreamstream.train.batch import mask_padding
-from dreamstream.train.config import ModelConfig
-from dreamstream.train.decoders import loss_weight, make_decoder
-from dreamstream.train.encoders import MultiEncoder, split_fields
-from dreamstream.train.functional import iwae_loss, kl_balanced, masked_mean
-from dreamstream.train.heads import RewardHead, TerminalHead
-from dreamstream.train.rssm import RSSM, Observed, RSSMState
+from dreamstream.train.model.actions import ActionCodec
+from dreamstream.train.model.batch import mask_padding
+from dreamstream.train.model.config import ModelConfig
+from dreamstream.train.model.decoders import loss_weight, make_decoder
+from dreamstream.train.model.encoders import MultiEncoder, split_fields
+from dreamstream.train.model.functional import iwae_loss, kl_balanced, masked_mean
+from dreamstream.train.model.heads import RewardHead, TerminalHead
+from dreamstream.train.model.rssm import RSSM, Observed, RSSMState
 
 
 class WorldModelOutput(NamedTuple):

@@ -12,9 +12,9 @@ import torch
 from torch import Tensor, nn
 
 from dreamstream.datasets.spec import FieldSpec
-from dreamstream.train.config import ModelConfig
-from dreamstream.train.encoders import cnn_sides, image_to_float
-from dreamstream.train.networks import mlp
+from dreamstream.train.model.config import ModelConfig
+from dreamstream.train.model.encoders import cnn_sides, image_to_float
+from dreamstream.train.model.networks import mlp
 
 
 class ImageDecoder(nn.Module):

@@ -40,17 +40,17 @@ from dreamstream.errors import UserError
 from dreamstream.redact import redact
 from dreamstream.settings import Settings
 from dreamstream.tracking import MlflowRun
-from dreamstream.train.agent import Agent
-from dreamstream.train.checkpoint import VersionedFiles
-from dreamstream.train.evaluation import Evaluator
-from dreamstream.train.learner import (
+from dreamstream.train.loop.checkpoint import VersionedFiles
+from dreamstream.train.loop.evaluation import Evaluator
+from dreamstream.train.loop.learner import (
     Learner,
     default_device,
     metrics_to_floats,
     seed_everything,
     size_torch_threads,
 )
-from dreamstream.train.snapshot import export_policy
+from dreamstream.train.loop.snapshot import export_policy
+from dreamstream.train.model.agent import Agent
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +282,7 @@ class Trainer:
         self.tracker.log_metrics({f"test/{k}": v for k, v in totals.items()}, step)
 
     def log_gif(self, step: int, batch: dict[str, torch.Tensor]) -> None:
-        from dreamstream.train.video import log_dream_gif
+        from dreamstream.train.dream.video import log_dream_gif
 
         assert self.tracker is not None
         with tempfile.TemporaryDirectory() as tmp:

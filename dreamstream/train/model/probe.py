@@ -10,9 +10,9 @@ import torch
 from torch import Tensor, nn
 
 from dreamstream.datasets.spec import FieldSpec
-from dreamstream.train.config import ModelConfig
-from dreamstream.train.decoders import CategoricalDecoder
-from dreamstream.train.functional import masked_mean
+from dreamstream.train.model.config import ModelConfig
+from dreamstream.train.model.decoders import CategoricalDecoder
+from dreamstream.train.model.functional import masked_mean
 
 
 class MapProbe(nn.Module):
