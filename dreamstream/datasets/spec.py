@@ -263,3 +263,28 @@ def spec_from_spaces(observation_space: spaces.Space, action_space: spaces.Space
         items = {"obs": observation_space}
     observations = {name: field_from_space(name, space) for name, space in items.items()}
     return EpisodeSpec(observations=observations, action=ActionSpec.from_space(action_space))
+
+
+def spec_difference(want: EpisodeSpec, got: EpisodeSpec) -> str:
+    """How `got` differs from `want`, in one line naming each field (and the action); "" when they are equal.
+
+    The one description of a spec mismatch: a model against a dataset, a snapshot against an env, corpus
+    sources against each other.
+    """
+    diffs = []
+    for name in sorted(set(want.observations) | set(got.observations)):
+        a, b = want.observations.get(name), got.observations.get(name)
+        if a is None:
+            diffs.append(f"extra field {name!r}")
+        elif b is None:
+            diffs.append(f"no field {name!r}")
+        elif a != b:
+            diffs.append(f"field {name!r} is {_describe(b)}, not {_describe(a)}")
+    if want.action != got.action:
+        diffs.append(f"action {got.action.to_json()}, not {want.action.to_json()}")
+    return "; ".join(diffs)
+
+
+def _describe(field: FieldSpec) -> str:
+    classes = f" classes {list(field.classes)}" if field.classes else ""
+    return f"{field.kind} {field.dtype} {list(field.shape)}{classes}"

@@ -32,6 +32,7 @@ from dreamstream.datasets import CommitRecord, Dataset, DatasetCard, DatasetErro
 from dreamstream.datasets.card import ensure_card
 from dreamstream.datasets.codec import encode_array
 from dreamstream.datasets.records import INDEX, SHARDS
+from dreamstream.datasets.spec import spec_difference
 from dreamstream.datasets.storage import list_names
 from dreamstream.datasets.writer import COMPRESSED_KINDS
 from dreamstream.pipelines.cluster import ClusterConfig, Runner, open_runner
@@ -83,18 +84,6 @@ class Source:
 # -- stage 2: open ------------------------------------------------------------------------------------
 
 
-def _spec_difference(a: DatasetCard, b: DatasetCard) -> str:
-    ja, jb = a.spec.to_json(), b.spec.to_json()
-    diffs = []
-    for name in sorted(set(ja["observations"]) | set(jb["observations"])):
-        fa, fb = ja["observations"].get(name), jb["observations"].get(name)
-        if fa != fb:
-            diffs.append(f"field {name!r}: {fa} vs {fb}")
-    if ja["action"] != jb["action"]:
-        diffs.append(f"action: {ja['action']} vs {jb['action']}")
-    return "; ".join(diffs)
-
-
 def _env_matches(env_id: str, patterns: list[str] | None) -> bool:
     return patterns is None or any(fnmatch.fnmatchcase(env_id, p) for p in patterns)
 
@@ -113,7 +102,7 @@ def open_sources(recipe: Recipe, where: str) -> list[Source]:
             first = card
         elif card.spec != first.spec:
             raise RecipeError(f"{where}: sources have different specs: {recipe.sources[0].name!r} and "
-                              f"{config.name!r} differ in {_spec_difference(first, card)}")
+                              f"{config.name!r} differ in {spec_difference(first.spec, card.spec)}")
         if not (_env_matches(card.env_id, recipe.filter.env) and _env_matches(card.env_id, config.filter.env)):
             log.info("source %s (env %s) left out by the env filter", config.name, card.env_id)
             continue

@@ -7,6 +7,7 @@ import pytest
 from gymnasium import spaces
 
 from dreamstream.datasets import ActionSpec, EpisodeSpec, FieldSpec, SpecError, spec_from_spaces
+from dreamstream.datasets.spec import spec_difference
 
 
 def test_kinds_are_derived_from_spaces():
@@ -45,3 +46,15 @@ def test_bad_specs_are_refused_with_the_reason():
         FieldSpec((7, 7, 3), "uint8", "categorical", (11, 6))
     with pytest.raises(SpecError, match="unsupported action space"):
         spec_from_spaces(spaces.Box(0, 1, (1,)), spaces.MultiBinary(3))
+
+
+def test_spec_difference_names_every_difference_and_is_empty_for_equal_specs():
+    want = spec_from_spaces(spaces.Dict(grid=spaces.MultiDiscrete([[11, 6, 3]] * 2), x=spaces.Box(-1, 1, (3,))),
+                            spaces.Discrete(7))
+    got = spec_from_spaces(spaces.Dict(grid=spaces.MultiDiscrete([[11, 6, 4]] * 2), y=spaces.Box(-1, 1, (3,))),
+                           spaces.Discrete(3))
+    assert spec_difference(want, want) == ""
+    assert spec_difference(want, got) == (
+        "field 'grid' is categorical uint8 [2, 3] classes [11, 6, 4], not categorical uint8 [2, 3] classes "
+        "[11, 6, 3]; no field 'x'; extra field 'y'; action {'kind': 'discrete', 'n': 3}, not "
+        "{'kind': 'discrete', 'n': 7}")

@@ -39,7 +39,7 @@ from torch import Tensor
 
 from dreamstream.config import ConfigError, from_dict
 from dreamstream.datasets.reader import Dataset
-from dreamstream.datasets.spec import EpisodeSpec
+from dreamstream.datasets.spec import EpisodeSpec, spec_difference
 from dreamstream.datasets.storage import open_fs
 from dreamstream.errors import UserError
 from dreamstream.pointer import POINTER, read_pointer
@@ -402,27 +402,6 @@ def load_episode(dataset: Dataset, episode: str | None = None) -> tuple[str, dic
         raise UserError(f"episode {episode!r} is not in dataset {dataset.url}; it has {len(ids)} episodes, "
                         f"e.g. {few}")
     return episode, dataset.episode(episode)
-
-
-def spec_difference(want: EpisodeSpec, got: EpisodeSpec) -> str:
-    """The differences between two specs, in one line."""
-    diffs = []
-    for name in sorted(set(want.observations) | set(got.observations)):
-        a, b = want.observations.get(name), got.observations.get(name)
-        if a is None:
-            diffs.append(f"extra field {name!r}")
-        elif b is None:
-            diffs.append(f"no field {name!r}")
-        elif a != b:
-            diffs.append(f"field {name!r} is {_describe(b)}, not {_describe(a)}")
-    if want.action != got.action:
-        diffs.append(f"action {got.action.to_json()}, not {want.action.to_json()}")
-    return "; ".join(diffs) or "the specs differ"
-
-
-def _describe(field: Any) -> str:
-    classes = f" classes {list(field.classes)}" if field.classes else ""
-    return f"{field.kind} {field.dtype} {list(field.shape)}{classes}"
 
 
 # -- errors -----------------------------------------------------------------------------------------------------
