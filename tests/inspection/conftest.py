@@ -27,7 +27,8 @@ from inspection_helpers import (
 )
 
 from dreamstream.train.loop.checkpoint import VersionedFiles
-from dreamstream.train.loop.learner import Learner, seed_everything
+from dreamstream.train.loop.learner import Learner
+from dreamstream.train.loop.runtime import seed_everything
 from dreamstream.train.loop.snapshot import export_policy
 from dreamstream.train.model.agent import Agent
 from dreamstream.train.model.config import OptimConfig

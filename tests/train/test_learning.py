@@ -9,7 +9,8 @@ import torch
 from agent_fixtures import grid_spec, image_spec, random_batch, tiny_config, vector_spec
 
 from dreamstream.datasets.spec import ActionSpec, EpisodeSpec
-from dreamstream.train.loop.learner import Learner, metrics_to_floats
+from dreamstream.train.loop.learner import Learner
+from dreamstream.train.loop.metrics import metrics_to_floats
 from dreamstream.train.model.actor_critic import actor_critic_losses, imagine
 from dreamstream.train.model.agent import Agent
 from dreamstream.train.model.config import OptimConfig

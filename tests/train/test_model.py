@@ -10,8 +10,9 @@ from agent_fixtures import grid_spec, image_spec, random_batch, tiny_config, vec
 
 from dreamstream.datasets.spec import ActionSpec, EpisodeSpec, FieldSpec
 from dreamstream.errors import UserError
-from dreamstream.train.loop.learner import Learner, seed_everything
+from dreamstream.train.loop.learner import Learner
 from dreamstream.train.loop.metrics import describe, metrics_to_floats
+from dreamstream.train.loop.runtime import seed_everything
 from dreamstream.train.model.agent import Agent
 from dreamstream.train.model.batch import check_batch
 from dreamstream.train.model.config import ModelConfig, OptimConfig

@@ -20,11 +20,9 @@ import logging
 
 from dreamstream.datasets.storage import resolve_location
 from dreamstream.tracking import resolve_tracking_uri
+from dreamstream.train.dream.window import DEFAULT_HORIZON, DEFAULT_START
 
 log = logging.getLogger(__name__)
-
-DEFAULT_START = 10
-DEFAULT_HORIZON = 15
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from dreamstream.errors import UserError
     from dreamstream.train.dream.api import load_model
     from dreamstream.train.dream.report import write_report
-    from dreamstream.train.loop.learner import size_torch_threads
+    from dreamstream.train.loop.runtime import size_torch_threads
 
     size_torch_threads()
     model = load_model(args.checkpoint, device=args.device)

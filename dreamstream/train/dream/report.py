@@ -17,10 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from dreamstream.datasets.reader import Dataset
-from dreamstream.errors import UserError
 from dreamstream.train.dream.api import DreamModel, Latents, load_episode, prediction_errors
-from dreamstream.train.dream.command import DEFAULT_HORIZON, DEFAULT_START
 from dreamstream.train.dream.video import drawable, dream_frames, dream_strip, write_gif, write_png
+from dreamstream.train.dream.window import DEFAULT_HORIZON, dream_window
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +54,7 @@ def write_report(model: DreamModel, dataset: Dataset, out: Path | None = None, e
     """Dream one episode of `dataset` (its spec must be the model's) and write every file into `out`."""
     episode_id, rows = load_episode(dataset, episode)
     length = len(rows["reward"])
-    if length < 2:
-        raise UserError(f"episode {episode_id} has {length} row: nothing to predict")
-    last_start = length - 1 if policy else length - 2
-    start = min(DEFAULT_START, last_start) if start is None else start
-    if not 0 <= start <= last_start:
-        raise UserError(f"--start {start} is outside episode {episode_id}: it has {length} rows, so the last "
-                        f"observed row can be 0..{last_start}")
-    if horizon < 1:
-        raise UserError(f"--horizon must be at least 1, not {horizon}")
-    if not policy and horizon > length - 1 - start:
-        log.info("horizon %d clipped to %d: episode %s ends at row %d", horizon, length - 1 - start, episode_id,
-                 length - 1)
-        horizon = length - 1 - start
+    start, horizon = dream_window(episode_id, length, start, horizon, policy)
     out = out or Path(f"dream-{episode_id}-{start}")
     out.mkdir(parents=True, exist_ok=True)
 

@@ -4,35 +4,21 @@
 
 Each of the four losses reaches only its own part's parameters (imagination runs with the world model
 frozen, the critic and probe read detached features), so one backward pass of their sum trains all parts.
-Metrics stay tensors; `metrics_to_floats` syncs once for logging.
+Metrics stay tensors; `dreamstream.train.loop.metrics.metrics_to_floats` syncs once for logging.
 """
 
 from __future__ import annotations
 
-import os
-import random
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from dreamstream.train.loop.metrics import metrics_to_floats
+from dreamstream.train.loop.runtime import default_device
 from dreamstream.train.model.agent import Agent
 from dreamstream.train.model.batch import check_batch, to_device
 from dreamstream.train.model.config import OptimConfig
 from dreamstream.train.model.rssm import RSSMState
-
-__all__ = ["Learner", "default_device", "metrics_to_floats", "resolve_precision", "seed_everything"]
-
-
-def seed_everything(seed: int, deterministic: bool = False) -> None:
-    """Seed Python, NumPy and torch (all devices); optionally ask torch for deterministic kernels."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -42,22 +28,6 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return "bf16"
     return "fp32"
-
-
-def size_torch_threads(busy_processes: int = 0, configured: int = 0) -> int:
-    """Give torch the cores that `busy_processes` (collectors, evaluation) leave, at least 1, or `configured`.
-
-    Every command that runs a model calls this: torch threads that outnumber free cores spin against each
-    other (a step measured 10-100x slower on a 2-core machine), which OMP_NUM_THREADS=1 used to paper over.
-    """
-    threads = configured or max(1, (os.cpu_count() or 1) - busy_processes)
-    torch.set_num_threads(threads)
-    return threads
-
-
-def default_device() -> torch.device:
-    """cuda when present, else cpu."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class Learner:

@@ -1,10 +1,12 @@
-"""What every training metric means (for docs and MLflow), and the one-sync conversion for logging.
+"""What every training metric means (for docs and MLflow), and how they reach a log with one device sync.
 
 Keys are those `Learner.train_step` returns; `loss/<field>` exists once per observation field the model
 reconstructs. A test checks that every key a step produces is explained here.
 """
 
 from __future__ import annotations
+
+import time
 
 import torch
 from torch import Tensor
@@ -53,3 +55,25 @@ def metrics_to_floats(metrics: dict[str, Tensor]) -> dict[str, float]:
         return {}
     values = torch.stack([v.detach().float().reshape(()) for v in metrics.values()]).tolist()
     return dict(zip(metrics, values, strict=True))
+
+
+class IntervalMetrics:
+    """Sums metric tensors between logs without syncing the device; `take` averages and syncs once."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+        self.started = time.perf_counter()
+
+    def add(self, metrics: dict[str, torch.Tensor]) -> None:
+        for key, value in metrics.items():
+            value = value.detach().float()
+            self.sums[key] = self.sums[key] + value if key in self.sums else value
+        self.count += 1
+
+    def take(self) -> dict[str, float]:
+        elapsed = time.perf_counter() - self.started
+        out = {k: v / self.count for k, v in metrics_to_floats(self.sums).items()} if self.count else {}
+        out["perf/grad_steps_per_s"] = self.count / max(elapsed, 1e-9)
+        self.sums, self.count, self.started = {}, 0, time.perf_counter()
+        return out

@@ -4,22 +4,16 @@
 
 Online, it starts collector workers that act with the policy snapshots it publishes, waits for a
 prefill, and streams the growing dataset in follow mode. Offline, it starts no collector and reads a
-fixed corpus in epochs. A run lives in one folder (any fsspec URL):
-
-    <run>/run.json        settings and MLflow run id (what `--resume` reads)
-    <run>/data/           online training dataset (unless train.data points elsewhere)
-    <run>/eval/           evaluation episodes (never mixed into training data)
-    <run>/snapshots/      acting-only policy snapshots + latest.json (what collectors poll)
-    <run>/checkpoints/    model, optimisers, step, loader position, RNG + latest.json
+fixed corpus in epochs. A run lives in one folder (any fsspec URL; its layout: run_folder.py).
+The parts it drives each have their module: online.py (collectors), learner.py (one step), runtime.py
+(device, threads, RNG), checkpoint.py and snapshot.py (what it publishes), evaluation.py, metrics.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import logging
-import random
 import signal
 import sys
 import tempfile
@@ -28,60 +22,32 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from dreamstream import config as config_lib
-from dreamstream.collect.collector import Collector
 from dreamstream.datasets import Dataset
 from dreamstream.datasets.loader import make_loader, to_device
-from dreamstream.datasets.storage import open_fs, replace_bytes
 from dreamstream.errors import UserError
-from dreamstream.redact import redact
 from dreamstream.settings import Settings
 from dreamstream.tracking import MlflowRun
 from dreamstream.train.loop.checkpoint import VersionedFiles
 from dreamstream.train.loop.evaluation import Evaluator
-from dreamstream.train.loop.learner import (
-    Learner,
+from dreamstream.train.loop.learner import Learner
+from dreamstream.train.loop.metrics import IntervalMetrics, metrics_to_floats
+from dreamstream.train.loop.online import OnlineCollection, committed_steps
+from dreamstream.train.loop.result import TrainResult
+from dreamstream.train.loop.run_folder import RunFile, RunPaths
+from dreamstream.train.loop.runtime import (
     default_device,
-    metrics_to_floats,
+    rng_state,
     seed_everything,
+    set_rng_state,
     size_torch_threads,
 )
 from dreamstream.train.loop.snapshot import export_policy
 from dreamstream.train.model.agent import Agent
 
 log = logging.getLogger(__name__)
-
-RUN_FILE = "run.json"
-COLLECTOR_POLL_S = 0.25
-
-
-@dataclasses.dataclass(frozen=True)
-class RunPaths:
-    """Where each part of a run lives."""
-
-    run: str
-    data: str
-    eval: str
-    snapshots: str
-    checkpoints: str
-
-    @classmethod
-    def of(cls, run: str, data: str | None) -> RunPaths:
-        run = run.rstrip("/")
-        return cls(run=run, data=data or f"{run}/data", eval=f"{run}/eval", snapshots=f"{run}/snapshots",
-                   checkpoints=f"{run}/checkpoints")
-
-
-def read_run_file(run: str) -> dict[str, Any] | None:
-    fs, root = open_fs(run)
-    try:
-        return json.loads(fs.cat_file(f"{root}/{RUN_FILE}"))
-    except FileNotFoundError:
-        return None
-
 
 class Trainer:
     """Owns the agent, its learner, the data stream, the collectors and the tracking of one run."""
@@ -94,10 +60,9 @@ class Trainer:
         self.paths = RunPaths.of(run, self.cfg.data)
         self.resume = resume
         self.progress = sys.stderr.isatty() if progress is None else progress
-        self.collector: Collector | None = None
+        self.online: OnlineCollection | None = None
         self.evaluator: Evaluator | None = None
         self.tracker: MlflowRun | None = None
-        self._prefill_budget = 0
         self._stop_signal: int | None = None
         self._started = time.monotonic()
         self._last_eval: dict[str, float] = {}  # the latest finished evaluation (for the bar and the result)
@@ -121,7 +86,8 @@ class Trainer:
                 metrics, state = self.learner.train_step(batch, state)
                 window.add(metrics)
                 step = self.learner.step
-                self.pace_collectors()
+                if self.online is not None:
+                    self.online.pace(step - self._first_step)
                 bar.update(1)
                 if step % self.cfg.log_interval == 0:
                     self.log_metrics(step, window.take(), bar)
@@ -148,13 +114,15 @@ class Trainer:
         seed_everything(self.cfg.seed)
         others = (0 if self.cfg.offline else self.settings.collect.workers) + (1 if self.cfg.eval_interval else 0)
         size_torch_threads(others, self.cfg.torch_threads)
-        self._write_or_read_run_file()
+        self.run_file = RunFile(self.paths.run, self.resume, self.preset, config_lib.to_dict(self.settings))
         self.snapshots = VersionedFiles(self.paths.snapshots, "policy", keep=3)
         self.checkpoints = VersionedFiles(self.paths.checkpoints, "checkpoint", keep=self.cfg.keep_checkpoints)
         if self.cfg.offline:
             spec = Dataset(self.paths.data).card.spec
         else:
-            spec = self.start_collectors()
+            self.online = OnlineCollection(self.settings, self.paths.data, self.paths.snapshots, self.preset,
+                                           self.paths.run, self.run_file.restarts)
+            spec = self.online.start(stopping=lambda: self._stop_signal is not None)
         self.agent = Agent(spec, self.settings.model)
         self.learner = Learner(self.agent, self.settings.optim, self.device)
         self.loader = make_loader(self.paths.data, self._loader_config())
@@ -164,69 +132,26 @@ class Trainer:
         if self.resume:
             self.load_checkpoint()
         self._first_step = self.learner.step
-        self.tracker = MlflowRun(self.cfg.mlflow_tracking_uri, self.cfg.mlflow_experiment, run_id=self._mlflow_run_id,
-                                 run_name=Path(self.paths.run).name, tags={"dreamstream.command": "train"},
-                                 owns_run=True)
+        self.tracker = MlflowRun(self.cfg.mlflow_tracking_uri, self.cfg.mlflow_experiment,
+                                 run_id=self.run_file.mlflow_run_id, run_name=Path(self.paths.run).name,
+                                 tags={"dreamstream.command": "train"}, owns_run=True)
         if not self.resume:
             self.tracker.log_params({**config_lib.to_dict(self.settings), "run": self.paths.run,
                                      "preset": self.preset, "device": str(self.device),
                                      "precision": self.learner.precision, "torch_threads": torch.get_num_threads()})
-            self._update_run_file(mlflow_run_id=self.tracker.run_id)
+            self.run_file.update(mlflow_run_id=self.tracker.run_id)
         self.evaluator = self._make_evaluator()
         self.publish_snapshot()
-
-    def start_collectors(self):
-        """Online: collectors act randomly until the first snapshot, then with the latest one; returns the spec."""
-        collect = dataclasses.replace(self.settings.collect, policy=self.paths.snapshots, wait_for_snapshot=True,
-                                      steps=None, episodes=None, seed=self.settings.collect.seed + self._restarts())
-        self.collector = Collector(self.settings.env, self.paths.data, collect, self.settings.data,
-                                   preset=self.preset, description=f"online training data of run {self.paths.run}")
-        self.collector.prepare()
-        if self.cfg.env_steps_per_grad_step:
-            have = sum(r.steps for r in Dataset(self.paths.data).records())
-            self._prefill_budget = max(self.cfg.prefill_steps - have, 0)
-            self.collector.allow_steps(self._prefill_budget)
-        self.collector.start()
-        self._wait_for_prefill()
-        return self.collector.card.spec
-
-    def pace_collectors(self) -> None:
-        """Online: allow the collectors `env_steps_per_grad_step` more env steps per gradient step."""
-        if self.collector is not None and self.cfg.env_steps_per_grad_step:
-            trained = self.learner.step - self._first_step
-            self.collector.allow_steps(self._prefill_budget + int(trained * self.cfg.env_steps_per_grad_step))
-
-    def _wait_for_prefill(self) -> None:
-        dataset = Dataset(self.paths.data)
-        last_log = 0.0
-        while True:
-            steps = sum(r.steps for r in dataset.records())
-            if steps >= self.cfg.prefill_steps:
-                log.info("prefill done: %d env steps in %s", steps, self.paths.data)
-                return
-            if self.collector is not None:
-                self.collector.poll(timeout=0.5)
-                if not self.collector.running:
-                    raise UserError(f"the collectors stopped before the prefill of {self.cfg.prefill_steps} steps: "
-                                    f"{self.collector.summary()}")
-            if self._stop_signal is not None:
-                raise KeyboardInterrupt
-            if time.monotonic() - last_log > 10:
-                last_log = time.monotonic()
-                log.info("prefill: %d / %d env steps", steps, self.cfg.prefill_steps)
 
     def _loader_config(self):
         return dataclasses.replace(self.settings.loader, follow=not self.cfg.offline,
                                    seed=self.settings.loader.seed + self.cfg.seed)
 
     def batches(self) -> Iterator[dict[str, torch.Tensor]]:
-        """Endless batches (epochs repeat in fixed mode); collector messages are handled in between, at most
-        every COLLECTOR_POLL_S (a poll is a syscall plus unpickling: 1% of a step when done every step)."""
-        polled = 0.0
+        """Endless batches (epochs repeat in fixed mode); collector messages are handled in between."""
         for batch in self.loader.forever():
-            if self.collector is not None and time.monotonic() - polled >= COLLECTOR_POLL_S:
-                self.collector.poll()
-                polled = time.monotonic()
+            if self.online is not None:
+                self.online.poll_if_due()
             yield batch
 
     def _make_evaluator(self) -> Evaluator | None:
@@ -243,11 +168,8 @@ class Trainer:
 
     def log_metrics(self, step: int, metrics: dict[str, float], bar: Any) -> None:
         metrics.update({f"loader/{k}": v for k, v in self.loader.metrics().items()})
-        if self.collector is not None:
-            summary = self.collector.summary()
-            metrics.update({"data/env_steps": summary.steps, "data/episodes": summary.episodes})
-            if summary.returns:
-                metrics["data/return"] = float(np.mean(summary.returns[-20:]))
+        if self.online is not None:
+            metrics.update(self.online.metrics())
         if self.evaluator is not None:
             metrics.update(self._take_evaluation())
         assert self.tracker is not None
@@ -316,33 +238,7 @@ class Trainer:
         set_rng_state(payload["rng"])
         log.info("resumed from step %d", self.learner.step)
 
-    # -- run file, signals, shutdown -------------------------------------------------------------------------
-
-    def _write_or_read_run_file(self) -> None:
-        existing = read_run_file(self.paths.run)
-        if existing is not None and not self.resume:
-            raise UserError(f"run folder {self.paths.run} already holds a run: pass --resume to continue it, "
-                            "or choose another --name")
-        self._run_file = existing or {"preset": self.preset, "created": time.time(), "restarts": -1,
-                                      "settings": config_lib.to_dict(self.settings)}
-        self._run_file["restarts"] = int(self._run_file.get("restarts", -1)) + 1
-        self._write_run_file()
-
-    def _update_run_file(self, **values: Any) -> None:
-        self._run_file.update(values)
-        self._write_run_file()
-
-    def _write_run_file(self) -> None:
-        fs, root = open_fs(self.paths.run)
-        fs.makedirs(root, exist_ok=True)
-        replace_bytes(fs, f"{root}/{RUN_FILE}", json.dumps(self._run_file, indent=2, default=str).encode())
-
-    @property
-    def _mlflow_run_id(self) -> str | None:
-        return self._run_file.get("mlflow_run_id") if self.resume else None
-
-    def _restarts(self) -> int:
-        return int(self._run_file.get("restarts", 0))
+    # -- signals, shutdown -------------------------------------------------------------------------
 
     def _install_signal_handlers(self) -> None:
         def handler(signum: int, frame: Any) -> None:
@@ -387,16 +283,15 @@ class Trainer:
 
     def _result(self) -> TrainResult:
         assert self.tracker is not None
-        env_steps = sum(r.steps for r in Dataset(self.paths.data).records())
-        return TrainResult(grad_steps=self.learner.step, env_steps=env_steps,
+        return TrainResult(grad_steps=self.learner.step, env_steps=committed_steps(self.paths.data),
                            wall_s=time.monotonic() - self._started, run=self.paths.run,
                            tracking_uri=self.tracker.tracking_uri, mlflow_run_id=self.tracker.run_id,
                            evaluation=dict(self._last_eval))
 
     def close(self, failed: bool) -> None:
-        if self.collector is not None:
-            self.collector.stop()
-            self.collector = None
+        if self.online is not None:
+            self.online.stop()
+            self.online = None
         if self.evaluator is not None:
             self.evaluator.stop()
             self.evaluator = None
@@ -405,67 +300,3 @@ class Trainer:
         if self.tracker is not None:
             self.tracker.end(failed=failed)
             self.tracker = None
-
-
-def rng_state() -> dict[str, Any]:
-    """torch, NumPy and Python RNG states in types that torch.load(weights_only=True) accepts."""
-    numpy_state = np.random.get_state(legacy=False)
-    numpy_state["state"]["key"] = torch.from_numpy(numpy_state["state"]["key"].astype(np.int64))
-    return {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    numpy_state = dict(state["numpy"])
-    numpy_state["state"] = {**numpy_state["state"], "key": state["numpy"]["state"]["key"].numpy().astype(np.uint32)}
-    np.random.set_state(numpy_state)
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-
-
-@dataclasses.dataclass
-class TrainResult:
-    """What a finished run reports: `dreamstream train` prints it as its last lines."""
-
-    grad_steps: int
-    env_steps: int
-    wall_s: float
-    run: str
-    tracking_uri: str
-    mlflow_run_id: str
-    evaluation: dict[str, float]  # the final evaluation's eval/* metrics; empty without one
-
-    def __str__(self) -> str:
-        minutes, seconds = divmod(int(self.wall_s), 60)
-        lines = [f"trained to gradient step {self.grad_steps:,} on {self.env_steps:,} env steps "
-                 f"({minutes}m{seconds:02d}s in this process)"]
-        if self.evaluation:
-            e = self.evaluation
-            lines.append(f"final evaluation ({int(e['eval/episodes'])} episodes): success {e['eval/success']:.2f}, "
-                         f"return {e['eval/return']:.3f}, length {e['eval/length']:.1f}")
-        run, store = redact(self.run), redact(self.tracking_uri)
-        lines += [f"run folder:   {run}",
-                  f"MLflow store: {store} (run {self.mlflow_run_id})",
-                  f"MLflow UI:    .venv/bin/mlflow ui --backend-store-uri {store}"]
-        return "\n".join(lines)
-
-
-class IntervalMetrics:
-    """Sums metric tensors between logs without syncing the device; `take` averages and syncs once."""
-
-    def __init__(self) -> None:
-        self.sums: dict[str, torch.Tensor] = {}
-        self.count = 0
-        self.started = time.perf_counter()
-
-    def add(self, metrics: dict[str, torch.Tensor]) -> None:
-        for key, value in metrics.items():
-            value = value.detach().float()
-            self.sums[key] = self.sums[key] + value if key in self.sums else value
-        self.count += 1
-
-    def take(self) -> dict[str, float]:
-        elapsed = time.perf_counter() - self.started
-        out = {k: v / self.count for k, v in metrics_to_floats(self.sums).items()} if self.count else {}
-        out["perf/grad_steps_per_s"] = self.count / max(elapsed, 1e-9)
-        self.sums, self.count, self.started = {}, 0, time.perf_counter()
-        return out
