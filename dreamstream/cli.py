@@ -13,7 +13,7 @@ import sys
 
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "validate": ("dreamstream.datasets.commands.validate", "check a dataset's card, commit records and shards"),
+    "validate": ("dreamstream.pipelines.commands.validate", "check a dataset's card, commit records and shards"),
     "inspect": ("dreamstream.datasets.commands.inspect", "summarise a dataset: shards, episodes, steps, returns"),
     "train": ("dreamstream.train.loop.command", "train DreamerV2 online (with collectors) or offline (from a corpus)"),
     "dream": ("dreamstream.train.dream.command", "a trained world model's reconstructions and open-loop dreams of "

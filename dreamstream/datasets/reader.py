@@ -18,6 +18,7 @@ import numpy as np
 
 from dreamstream.datasets.card import CARD_NAME, DatasetCard, read_card
 from dreamstream.datasets.codec import JSON, CodecError, check_suffix, decode_array
+from dreamstream.datasets.episodes import EpisodeIndex
 from dreamstream.datasets.errors import DatasetError, ReadError, StoreError
 from dreamstream.datasets.records import (
     INDEX,
@@ -262,10 +263,15 @@ class Dataset:
             yield from self.read_shard(record, verify=verify)
 
     def episode(self, episode: str) -> dict[str, np.ndarray]:
-        """All rows of one episode, its chunks joined in order. Reads only the shards that hold it."""
-        records = self.records()
-        holding = [r for r in records if any(row.episode == episode for row in r.samples)]
-        if not holding:
+        """All rows of one episode, its committed chunks joined in chunk order (datasets.episodes). Reads only
+        the shards that hold it, and decodes only its chunks."""
+        records = {record.name: record for record in self.records()}
+        index = EpisodeIndex(records.values())
+        if episode not in index:
             raise DatasetError(f"episode {episode!r} is not in this dataset", root=self.url)
-        chunks = sorted((c for c in self.chunks(holding) if c.row.episode == episode), key=lambda c: c.row.chunk)
-        return {name: np.concatenate([c.arrays[name] for c in chunks]) for name in self.spec.fields}
+        chunks = index[episode].chunks
+        keys = {chunk.key for chunk in chunks}
+        decoded = {(shard, chunk.key): chunk.arrays for shard in index[episode].shards
+                   for chunk in self.iter_shard(records[shard], keys=keys)}
+        parts = [decoded[(chunk.shard, chunk.key)] for chunk in chunks]
+        return {name: np.concatenate([part[name] for part in parts]) for name in self.spec.fields}

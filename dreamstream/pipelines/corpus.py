@@ -31,14 +31,14 @@ import numpy as np
 from dreamstream.datasets import CommitRecord, Dataset, DatasetCard, DatasetError, EpisodeWriter, WriterConfig
 from dreamstream.datasets.card import ensure_card
 from dreamstream.datasets.codec import encode_array
+from dreamstream.datasets.episodes import Episode, EpisodeIndex
 from dreamstream.datasets.records import INDEX, SHARDS
 from dreamstream.datasets.spec import spec_difference
 from dreamstream.datasets.storage import list_names
 from dreamstream.datasets.writer import COMPRESSED_KINDS
 from dreamstream.pipelines.cluster import ClusterConfig, Runner, open_runner
 from dreamstream.pipelines.recipe import FilterConfig, Recipe, RecipeError, recipe_json
-from dreamstream.pipelines.shards import iter_chunks, task_dataset, task_url
-from dreamstream.pipelines.stats import EpisodeInfo, episode_table
+from dreamstream.pipelines.shards import task_dataset, task_url
 from dreamstream.redact import redact_tree
 
 log = logging.getLogger(__name__)
@@ -53,19 +53,19 @@ class Candidate:
     """One complete source episode that passed the filters."""
 
     source: int
-    info: EpisodeInfo
+    episode: Episode
     chunks: list[tuple[int, str]]  # (record index in its source, sample key), in chunk order
     label: str
     digest: str = ""
 
     @property
     def steps(self) -> int:
-        return self.info.steps
+        return self.episode.steps
 
     @property
     def order(self) -> tuple[int, int, str]:
         """Where the episode starts in its source: sources in recipe order, then commit order."""
-        return self.source, self.chunks[0][0], self.info.episode
+        return self.source, self.chunks[0][0], self.episode.id
 
 
 @dataclass
@@ -129,8 +129,8 @@ def check_output_free(url: str, where: str) -> Dataset:
 # -- stage 3: plan ------------------------------------------------------------------------------------
 
 
-def _policy_ok(info: EpisodeInfo, f: FilterConfig) -> bool:
-    for key in info.policies:
+def _policy_ok(episode: Episode, f: FilterConfig) -> bool:
+    for key in episode.policies:
         name, _, version = key.rpartition("@")
         v = int(version)
         if f.policies is not None and key not in f.policies and name not in f.policies:
@@ -142,59 +142,58 @@ def _policy_ok(info: EpisodeInfo, f: FilterConfig) -> bool:
     return True
 
 
-def _passes(info: EpisodeInfo, f: FilterConfig) -> bool:
+def _passes(episode: Episode, f: FilterConfig) -> bool:
     """Every condition of `f` except the return percentile."""
-    if f.outcome == "terminated" and not info.terminal or f.outcome == "truncated" and info.terminal:
+    if f.outcome == "terminated" and not episode.terminated or f.outcome == "truncated" and not episode.truncated:
         return False
-    if f.min_return is not None and info.ret < f.min_return or f.max_return is not None and info.ret > f.max_return:
+    if f.min_return is not None and episode.ret < f.min_return:
         return False
-    if f.min_length is not None and info.steps < f.min_length:
+    if f.max_return is not None and episode.ret > f.max_return:
         return False
-    if f.max_length is not None and info.steps > f.max_length:
+    if f.min_length is not None and episode.steps < f.min_length:
         return False
-    return _policy_ok(info, f)
+    if f.max_length is not None and episode.steps > f.max_length:
+        return False
+    return _policy_ok(episode, f)
 
 
-def _percentile_window(infos: list[EpisodeInfo], f: FilterConfig) -> tuple[float, float]:
-    if f.return_percentile is None or not infos:
+def _percentile_window(episodes: list[Episode], f: FilterConfig) -> tuple[float, float]:
+    if f.return_percentile is None or not episodes:
         return -np.inf, np.inf
-    lo, hi = np.percentile([e.ret for e in infos], f.return_percentile)
+    lo, hi = np.percentile([e.ret for e in episodes], f.return_percentile)
     return float(lo), float(hi)
 
 
-def _describe_pool(infos: list[EpisodeInfo]) -> str:
-    if not infos:
+def _describe_pool(episodes: list[Episode]) -> str:
+    if not episodes:
         return "it has no complete episode"
-    returns = [e.ret for e in infos]
-    lengths = [e.steps for e in infos]
-    policies = sorted({p for e in infos for p in e.policies})
+    returns = [e.ret for e in episodes]
+    lengths = [e.steps for e in episodes]
+    policies = sorted({p for e in episodes for p in e.policies})
     more = f" ... ({len(policies)} in all)" if len(policies) > 6 else ""
-    return (f"its {len(infos)} complete episodes have returns {min(returns):g}..{max(returns):g}, "
+    return (f"its {len(episodes)} complete episodes have returns {min(returns):g}..{max(returns):g}, "
             f"lengths {min(lengths)}..{max(lengths)}, policies {policies[:6]}{more}")
 
 
 def plan_source(source: Source, recipe: Recipe, where: str) -> None:
     """Read the source's commit records; fill `candidates` with the complete episodes that pass."""
     source.records = source.dataset.records()
-    episodes = episode_table(source.records)
-    located: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
-    for r, record in enumerate(source.records):
-        for row in record.samples:
-            located[row.episode].append((row.chunk, r, row.key))
-    complete = [e for e in episodes.values() if e.complete]
+    index = EpisodeIndex(source.records)
+    record_index = {record.name: r for r, record in enumerate(source.records)}
+    complete = index.complete
     local = recipe.sources[source.index].filter
     base = [e for e in complete if _passes(e, recipe.filter) and _passes(e, local)]
     windows = [_percentile_window(base, recipe.filter), _percentile_window(base, local)]
     kept = [e for e in base if all(lo <= e.ret <= hi for lo, hi in windows)]
-    source.counts = {"episodes": len(episodes), "complete": len(complete), "passed_filter": len(kept)}
+    source.counts = {"episodes": len(index), "complete": len(complete), "passed_filter": len(kept)}
     if not kept:
         raise RecipeError(f"{where}: impossible filter: no episode of source {source.name!r} passes "
                           f"(recipe filter {_set_fields(recipe.filter)}, source filter {_set_fields(local)}); "
                           + _describe_pool(complete))
-    for info in kept:
-        chunks = [(r, key) for _, r, key in sorted(located[info.episode])]
-        source.candidates.append(Candidate(source.index, info, chunks, source.label))
-    source.candidates.sort(key=lambda c: (c.chunks[0][0], c.info.episode))
+    for episode in kept:
+        chunks = [(record_index[chunk.shard], chunk.key) for chunk in episode.chunks]
+        source.candidates.append(Candidate(source.index, episode, chunks, source.label))
+    source.candidates.sort(key=lambda c: (c.chunks[0][0], c.episode.id))
 
 
 def _set_fields(f: FilterConfig) -> dict[str, Any]:
@@ -212,7 +211,7 @@ def scan_task(url: str, record: dict[str, Any], keys: list[str], digests: bool,
     dataset = task_dataset(url)
     spec = dataset.spec
     out: dict[str, Any] = {"rows": {}, "encoded": 0, "encoded_steps": 0}
-    for chunk in iter_chunks(dataset, CommitRecord.from_json(record), keys=set(keys)):
+    for chunk in dataset.iter_shard(CommitRecord.from_json(record), keys=set(keys)):
         arrays = chunk.arrays
         if out["encoded_steps"] == 0:
             for name, array in arrays.items():
@@ -411,7 +410,7 @@ def write_task(out_url: str, reads: list[tuple[int, str, dict[str, Any], list[st
     out = EpisodeWriter(out_url, output.card, config, writer_id=writer_id)
     for source, url, record, keys in reads:
         dataset = task_dataset(url)
-        for chunk in iter_chunks(dataset, CommitRecord.from_json(record), keys=set(keys)):
+        for chunk in dataset.iter_shard(CommitRecord.from_json(record), keys=set(keys)):
             episode = (source, chunk.row.episode)
             waiting[episode][chunk.row.chunk] = chunk
             while next_chunk[episode] in waiting[episode]:
@@ -448,7 +447,7 @@ def write_split(name: str, url: str, candidates: list[Candidate], sources: dict[
                 needed[(c.source, r)].append(key)
         reads = [(s, task_url(sources[s].url), sources[s].records[r].to_json(), keys)
                  for (s, r), keys in sorted(needed.items())]
-        episodes = [(c.source, c.info.episode) for c in group]
+        episodes = [(c.source, c.episode.id) for c in group]
         writer = {"chunk_steps": recipe.output.chunk_steps, "compress_level": recipe.output.compress_level}
         items.append((task_url(url), reads, episodes, f"{prefix}_{name[0]}{g:05d}", writer))
     results: list[dict[str, Any]] = [{}] * len(items)

@@ -1,7 +1,8 @@
 """`dreamstream stats`: dataset statistics, from commit records first and from shards only where needed.
 
 Phase 1 (client, no shard opened): episodes, steps, returns, lengths, terminations and truncations,
-per policy version and per writer, all from the commit records' sample rows.
+per policy version and per writer, all from the commit records' sample rows (the episode index,
+dreamstream.datasets.episodes, which says which episodes are complete).
 Phase 2 (one Dask task per shard): action and reward histograms, and with `deep` per-field observation
 statistics; each task returns small mergeable accumulators (dreamstream.pipelines.accumulators).
 Definitions of every field of the result are in docs/pipelines.md.
@@ -17,68 +18,20 @@ from typing import Any
 import numpy as np
 
 from dreamstream.datasets import CommitRecord, Dataset
+from dreamstream.datasets.episodes import Episode, EpisodeIndex, policy_key
 from dreamstream.pipelines.accumulators import ImageStats, ShardStats, describe, histogram
-from dreamstream.pipelines.cluster import ClusterConfig, Runner, open_runner
-from dreamstream.pipelines.shards import iter_chunks, task_dataset, task_url
+from dreamstream.pipelines.cluster import Runner
+from dreamstream.pipelines.shards import task_dataset, task_url
 
 
-@dataclass
-class EpisodeInfo:
-    """One episode as the commit records describe it."""
-
-    episode: str
-    steps: int = 0
-    ret: float = 0.0
-    chunks: list[int] = field(default_factory=list)
-    has_first: bool = False
-    has_last: bool = False
-    terminal: bool = False
-    policy: str = ""  # "<name>@<version>" of the episode's first chunk
-    policies: set[str] = field(default_factory=set)
-    writer: str = ""
-
-    @property
-    def complete(self) -> bool:
-        """Every chunk from the first (is_first) to the last (is_last) is committed."""
-        return self.has_first and self.has_last and sorted(self.chunks) == list(range(len(self.chunks)))
-
-
-def policy_key(name: str, version: int) -> str:
-    return f"{name}@{version}"
-
-
-def episode_table(records: list[CommitRecord]) -> dict[str, EpisodeInfo]:
-    """Episode id -> EpisodeInfo, from the sample rows of the commit records."""
-    episodes: dict[str, EpisodeInfo] = {}
-    for record in records:
-        for row in record.samples:
-            info = episodes.get(row.episode)
-            if info is None:
-                info = episodes[row.episode] = EpisodeInfo(row.episode)
-            info.steps += row.steps
-            info.ret += row.reward_sum
-            info.chunks.append(row.chunk)
-            key = policy_key(row.policy, row.policy_version)
-            info.policies.add(key)
-            if row.chunk == 0:
-                info.policy, info.writer = key, record.writer
-            info.has_first |= row.is_first
-            info.has_last |= row.is_last
-            info.terminal |= row.is_terminal
-    for info in episodes.values():  # an episode whose first chunk is missing: label it by what we have
-        if not info.policy:
-            info.policy = sorted(info.policies)[0]
-    return episodes
-
-
-def _group(episodes: list[EpisodeInfo], steps: dict[str, int]) -> dict[str, Any]:
+def _group(episodes: list[Episode], steps: int) -> dict[str, Any]:
     complete = [e for e in episodes if e.complete]
     return {
         "episodes": len(episodes),
         "complete": len(complete),
         "steps": steps,
-        "terminated": sum(1 for e in complete if e.terminal),
-        "truncated": sum(1 for e in complete if not e.terminal),
+        "terminated": sum(1 for e in complete if e.terminated),
+        "truncated": sum(1 for e in complete if e.truncated),
         "return": describe(np.array([e.ret for e in complete])),
         "length": describe(np.array([e.steps for e in complete])),
     }
@@ -86,8 +39,8 @@ def _group(episodes: list[EpisodeInfo], steps: dict[str, int]) -> dict[str, Any]
 
 def record_stats(records: list[CommitRecord]) -> dict[str, Any]:
     """Everything that commit records alone tell: no shard is read."""
-    episodes = episode_table(records)
-    complete = [e for e in episodes.values() if e.complete]
+    index = EpisodeIndex(records)
+    complete = index.complete
     returns = np.array([e.ret for e in complete])
     lengths = np.array([e.steps for e in complete])
     steps_by_policy: dict[str, int] = defaultdict(int)
@@ -96,11 +49,11 @@ def record_stats(records: list[CommitRecord]) -> dict[str, Any]:
         for row in record.samples:
             steps_by_policy[policy_key(row.policy, row.policy_version)] += row.steps
             steps_by_writer[record.writer] += row.steps
-    by_policy: dict[str, list[EpisodeInfo]] = defaultdict(list)
-    by_writer: dict[str, list[EpisodeInfo]] = defaultdict(list)
-    for e in episodes.values():
-        by_policy[e.policy].append(e)
-        by_writer[e.writer or "?"].append(e)
+    by_policy: dict[str, list[Episode]] = defaultdict(list)
+    by_writer: dict[str, list[Episode]] = defaultdict(list)
+    for e in index:
+        by_policy[policy_key(e.policy, e.policy_version)].append(e)
+        by_writer[e.writer].append(e)
 
     def version_order(key: str) -> tuple[str, int]:
         name, _, version = key.rpartition("@")
@@ -112,12 +65,12 @@ def record_stats(records: list[CommitRecord]) -> dict[str, Any]:
         "samples": sum(len(r.samples) for r in records),
         "steps": sum(r.steps for r in records),
         "episodes": {
-            "total": len(episodes),
+            "total": len(index),
             "complete": len(complete),
-            "incomplete": len(episodes) - len(complete),
-            "terminated": sum(1 for e in complete if e.terminal),
-            "truncated": sum(1 for e in complete if not e.terminal),
-            "mixed_policy": sum(1 for e in episodes.values() if len(e.policies) > 1),
+            "incomplete": len(index.partial),
+            "terminated": sum(1 for e in complete if e.terminated),
+            "truncated": sum(1 for e in complete if e.truncated),
+            "mixed_policy": sum(1 for e in index if len(e.policies) > 1),
         },
         "return": describe(returns),
         "length": describe(lengths),
@@ -149,7 +102,7 @@ def shard_stats_task(url: str, record: dict[str, Any], deep: bool) -> ShardStats
     commit = CommitRecord.from_json(record)
     stats = ShardStats(dataset.spec, deep)
     fields = None if deep else {"action"}
-    for chunk in iter_chunks(dataset, commit, verify=True, fields=fields):
+    for chunk in dataset.iter_shard(commit, verify=True, fields=fields):
         stats.update(chunk.arrays)
     return stats
 
@@ -202,9 +155,3 @@ def compute_stats(url: str, runner: Runner, deep: bool = False, shards: bool = T
     summary["seconds"] = timing
     summary["workers"] = runner.workers
     return result
-
-
-def run_stats(url: str, config: ClusterConfig, deep: bool = False) -> StatsResult:
-    """compute_stats on a cluster opened for the purpose (closed afterwards)."""
-    with open_runner(config) as runner:
-        return compute_stats(url, runner, deep=deep)

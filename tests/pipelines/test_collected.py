@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from dreamstream.datasets import Dataset
-from dreamstream.datasets.summary import episode_returns
+from dreamstream.datasets.episodes import EpisodeIndex
 from dreamstream.pipelines.corpus import build, prepare
 from dreamstream.pipelines.recipe import parse_recipe
 from dreamstream.pipelines.stats import compute_stats
@@ -66,8 +66,7 @@ def test_example_recipe_on_collected_data(collected, tmp_path, cluster):
     steps = {label: sum(split["by_label"].get(label, {}).get("steps", 0) for split in summary["splits"].values())
              for label in ("expert", "random")}
     total = sum(steps.values())
-    longest = max(length for u in collected.values()
-                  for _, length, _, _ in episode_returns(Dataset(u).records()).values())
+    longest = max(e.steps for u in collected.values() for e in EpisodeIndex(Dataset(u).records()))
     assert abs(steps["expert"] / total - 0.5) <= longest / total  # whole episodes: within one episode
     for url in (str(tmp_path / "corpus"), str(tmp_path / "corpus/validation")):
         assert validate_dataset(url, cluster)["ok"]

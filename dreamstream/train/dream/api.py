@@ -38,6 +38,7 @@ import torch
 from torch import Tensor
 
 from dreamstream.config import ConfigError, from_dict
+from dreamstream.datasets.episodes import EpisodeIndex
 from dreamstream.datasets.reader import Dataset
 from dreamstream.datasets.spec import EpisodeSpec, spec_difference
 from dreamstream.datasets.storage import open_fs
@@ -382,24 +383,21 @@ def _load_snapshot_weights(agent: Agent, weights: dict[str, Tensor], shown: str)
 
 
 def episode_ids(dataset: Dataset, complete: bool = False) -> list[str]:
-    """Episode ids in commit order (only those whose last row is committed, with `complete`)."""
-    seen: dict[str, bool] = {}
-    for record in dataset.records():
-        for row in record.samples:
-            seen[row.episode] = seen.get(row.episode, False) or row.is_last
-    return [episode for episode, last in seen.items() if last or not complete]
+    """Episode ids in commit order (only the complete ones, datasets.episodes, with `complete`)."""
+    index = EpisodeIndex(dataset.records())
+    return [e.id for e in index.complete] if complete else index.ids
 
 
 def load_episode(dataset: Dataset, episode: str | None = None) -> tuple[str, dict[str, np.ndarray]]:
     """(id, rows) of `episode`, or of the first complete episode; UserError listing a few ids if it is absent."""
-    ids = episode_ids(dataset)
-    if not ids:
+    index = EpisodeIndex(dataset.records())
+    if not len(index):
         raise UserError(f"dataset {dataset.url} has no committed episodes")
     if episode is None:
-        episode = (episode_ids(dataset, complete=True) or ids)[0]
-    elif episode not in ids:
-        few = ", ".join(ids[:5])
-        raise UserError(f"episode {episode!r} is not in dataset {dataset.url}; it has {len(ids)} episodes, "
+        episode = (index.complete or list(index))[0].id
+    elif episode not in index:
+        few = ", ".join(index.ids[:5])
+        raise UserError(f"episode {episode!r} is not in dataset {dataset.url}; it has {len(index)} episodes, "
                         f"e.g. {few}")
     return episode, dataset.episode(episode)
 
