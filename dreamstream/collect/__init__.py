@@ -1,11 +1,16 @@
 """Collectors: environments (Atari, MiniGrid, any gymnasium id) -> policy -> episode shards (docs/collect.md).
 
-    dreamstream.collect.config      EnvConfig, CollectConfig (light: the root Settings nests them)
+    dreamstream.collect.config      EnvConfig, CollectConfig (light: commands' settings nest them)
     dreamstream.collect.envs        make_env(EnvConfig): the adapters and their episode specs
     dreamstream.collect.policies    the Policy interface, RandomPolicy, make_policy
     dreamstream.collect.expert      the scripted MiniGrid expert
     dreamstream.collect.snapshot    SnapshotPolicy: published trainer snapshots, hot-reloaded
-    dreamstream.collect.collector   Collector: N spawned worker processes writing one dataset
+    dreamstream.collect.loop        collect_loop: envs -> policy -> rows (each worker's loop)
+    dreamstream.collect.results     Episode, WorkerState, Summary: what a collection run reports
+    dreamstream.collect.protocol    WorkerTask and the messages between the parent and a worker
+    dreamstream.collect.worker      worker_main: one worker process (envs, policy, its own writer)
+    dreamstream.collect.collector   Collector: the parent of N spawned workers writing one dataset
+    dreamstream.collect.progress    progress bar / log lines, and MLflow metrics, of a run
     dreamstream.collect.command     `dreamstream collect`
     dreamstream.collect.bench       `dreamstream bench collect`
 

@@ -48,7 +48,7 @@ def bare_loop(env, policy, steps: int, seed: int) -> float:
 
 def collector_loop(env, policy, card, writer_config, root: str, steps: int, seed: int) -> float:
     """Steps/s of the worker loop writing to `root` (the writer's final commit included)."""
-    from dreamstream.collect.collector import collect_loop
+    from dreamstream.collect.loop import collect_loop
     from dreamstream.datasets.writer import EpisodeWriter
 
     with EpisodeWriter(root, card, config=writer_config) as writer:

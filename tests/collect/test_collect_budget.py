@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 
-from dreamstream.collect.collector import STOP_CHECK_ROWS, Collector
+from dreamstream.collect.collector import Collector
 from dreamstream.collect.config import CollectConfig, EnvConfig
+from dreamstream.collect.loop import STOP_CHECK_ROWS
 from dreamstream.datasets import Dataset, WriterConfig
 
 

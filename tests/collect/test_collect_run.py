@@ -9,9 +9,10 @@ import pytest
 from collect_helpers import chunks, validate
 
 from dreamstream.cli import main
-from dreamstream.collect.collector import Collector, collect_loop
+from dreamstream.collect.collector import Collector
 from dreamstream.collect.config import CollectConfig, EnvConfig
 from dreamstream.collect.envs import make_env
+from dreamstream.collect.loop import collect_loop
 from dreamstream.collect.policies import make_policy
 from dreamstream.datasets import Dataset, DatasetCard, EpisodeWriter, WriterConfig
 

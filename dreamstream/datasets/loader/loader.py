@@ -28,6 +28,7 @@ from dreamstream.datasets.loader.executor import LOADER_FIELDS
 from dreamstream.datasets.loader.shards import Stopped, check_enough_shards, fingerprint
 from dreamstream.datasets.loader.stream import Part, ReaderJob, ReaderStream, epoch_layout
 from dreamstream.datasets.reader import Dataset
+from dreamstream.datasets.shares import even_shares
 from dreamstream.datasets.spec import EpisodeSpec
 from dreamstream.datasets.storage import is_local
 
@@ -166,7 +167,7 @@ class StreamingLoader:
             raise DatasetError(f"fields {clash} clash with the loader's own batch fields {LOADER_FIELDS}", root=url)
         self.workers = config.workers
         readers_per_rank = max(config.workers, 1)
-        self.rows = [len(part) for part in _split(config.batch_size, readers_per_rank)]
+        self.rows = even_shares(config.batch_size, readers_per_rank)  # the batch rows of each reader
         self.records = None if config.follow else self.dataset.records()
         if self.records is not None:
             check_enough_shards(self.records, readers_per_rank * world_size, world_size, config.workers, url)
@@ -331,17 +332,6 @@ class StreamingLoader:
         out["epoch"] = self.epoch
         out["wait_s"] = round(self._wait_s, 6)
         return out
-
-
-def _split(n: int, parts: int) -> list[range]:
-    """0..n-1 in `parts` contiguous, near-equal ranges (the batch rows of each worker)."""
-    base, extra = divmod(n, parts)
-    out, start = [], 0
-    for i in range(parts):
-        size = base + (1 if i < extra else 0)
-        out.append(range(start, start + size))
-        start += size
-    return out
 
 
 def make_loader(url: str, config: LoaderConfig | None = None, rank: int | None = None,

@@ -11,8 +11,9 @@ import logging
 
 import numpy as np
 
-from dreamstream.collect.collector import Collector, Episode
+from dreamstream.collect.collector import Collector
 from dreamstream.collect.config import CollectConfig, EnvConfig
+from dreamstream.collect.results import Episode
 
 log = logging.getLogger(__name__)
 
