@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import torch
 
+from dreamstream.datasets.loader.batch import torch_dtype
 from dreamstream.datasets.spec import ActionSpec, EpisodeSpec, FieldSpec
-from dreamstream.train.model.batch import torch_dtype
 from dreamstream.train.model.config import ModelConfig
 
 MakeBatch = Callable[..., dict[str, torch.Tensor]]

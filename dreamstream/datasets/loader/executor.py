@@ -17,16 +17,13 @@ import torch
 from torch.utils.data import get_worker_info
 
 from dreamstream.datasets.errors import DatasetError
+from dreamstream.datasets.loader.batch import EPISODE_ID, EPISODE_STEP, RESET, VALID, torch_dtype
 from dreamstream.datasets.loader.fetch import FailureWindow, FetchCounters, FetchPolicy, fetch_shard
 from dreamstream.datasets.loader.plan import BatchPlan, ChunkRef
 from dreamstream.datasets.reader import Dataset, decode_chunk
 from dreamstream.datasets.spec import EpisodeSpec
 
 log = logging.getLogger(__name__)
-
-# Batch fields the loader adds to the card's fields (docs/loader.md, "Batch fields").
-RESET, VALID, EPISODE_STEP, EPISODE_ID = "reset", "valid", "episode_step", "episode_id"
-LOADER_FIELDS = (RESET, VALID, EPISODE_STEP, EPISODE_ID)
 
 Arrays = dict[str, np.ndarray]
 
@@ -162,19 +159,16 @@ def fetch_ahead(plans: Iterator[BatchPlan], store: ChunkStore, lookahead: int = 
         yield ahead.popleft()
 
 
-def _torch_dtype(dtype: str) -> torch.dtype:
-    return torch.from_numpy(np.empty(0, dtype=dtype)).dtype
-
-
 class Assembler:
     """Copies planned pieces into time-major tensors: every spec field [T, rows, ...] plus the loader fields.
 
-    Padding (rows or times no piece covers, or whose shard was skipped): zeros, valid=False, reset=True,
-    episode_step=-1, episode_id=0; the first row after padding always resets.
+    Padding (rows or times no piece covers, or whose shard was skipped) is marked as the batch contract says
+    (loader/batch.py): zeros, valid=False, reset=True, episode_step=-1, episode_id=0. Making it inert (no
+    loss, the state restarting after it) is the model's job: `train.model.batch.mask_padding`.
     """
 
     def __init__(self, spec: EpisodeSpec, rows: int, seq_len: int, store: ChunkStore, pin: bool = False):
-        self.fields = {name: (f.shape, _torch_dtype(f.dtype)) for name, f in spec.fields.items()}
+        self.fields = {name: (f.shape, torch_dtype(f.dtype)) for name, f in spec.fields.items()}
         self.rows, self.seq_len = rows, seq_len
         self.store = store
         self.pin = pin
@@ -196,31 +190,26 @@ class Assembler:
         valid = np.zeros((T, B), bool)
         step = np.full((T, B), -1, np.int64)
         episode = np.zeros((T, B), np.int64)
-        covered = np.zeros(B, np.int64)
-        broken = np.full(B, force_reset)
         counters = dict(plan.counters)
         for piece in plan.pieces:
             b, t, n, o = piece.row, piece.t, piece.length, piece.offset
             arrays = self.store.get(piece.ref)
-            if arrays is None:  # its shard was skipped: padding, and a reset where data resumes
-                for name in out:
-                    out[name][t : t + n, b] = 0
-                broken[b] = True
+            if arrays is None:  # its shard was skipped: padding
                 counters["skipped_steps"] = counters.get("skipped_steps", 0) + n
-            else:
-                for name, array in out.items():
-                    array[t : t + n, b] = arrays[name][o : o + n]
-                reset[t + 1 : t + n, b] = False
-                reset[t, b] = piece.reset or bool(broken[b])
-                broken[b] = False
-                valid[t : t + n, b] = True
-                start = piece.ref.start + o
-                step[t : t + n, b] = np.arange(start, start + n)
-                episode[t : t + n, b] = piece.ref.episode_id
-            covered[b] = t + n
-        for b in np.flatnonzero(covered < T):
+                continue
+            for name, array in out.items():
+                array[t : t + n, b] = arrays[name][o : o + n]
+            reset[t, b], reset[t + 1 : t + n, b] = piece.reset, False
+            valid[t : t + n, b] = True
+            start = piece.ref.start + o
+            step[t : t + n, b] = np.arange(start, start + n)
+            episode[t : t + n, b] = piece.ref.episode_id
+        if force_reset:
+            reset[0] = True
+        padding = ~valid
+        if padding.any():  # fresh zeros, never stale memory: a batch is the same bytes on every replay
             for array in out.values():
-                array[covered[b] :, b] = 0
+                array[padding] = 0
         for ref in plan.release:
             self.store.release(ref)
         extra = {RESET: reset, VALID: valid, EPISODE_STEP: step, EPISODE_ID: episode}

@@ -23,8 +23,8 @@ from webdataset.utils import pytorch_worker_info
 
 from dreamstream.datasets.card import DatasetCard
 from dreamstream.datasets.errors import DatasetError
+from dreamstream.datasets.loader.batch import LOADER_FIELDS
 from dreamstream.datasets.loader.config import LoaderConfig
-from dreamstream.datasets.loader.executor import LOADER_FIELDS
 from dreamstream.datasets.loader.shards import Stopped, check_enough_shards, fingerprint
 from dreamstream.datasets.loader.stream import Part, ReaderJob, ReaderStream, epoch_layout
 from dreamstream.datasets.reader import Dataset
@@ -43,11 +43,6 @@ FOLLOW_COUNTERS = ("follow_relists", "follow_relist_errors", "follow_new_shards"
 # Gauges are levels, not counts: the loader reports the latest value of each reader, summed or maxed.
 GAUGES = ("follow_pending_new", "follow_known_shards", "follow_lag_s")
 SUMMED_GAUGES = ("follow_pending_new",)
-
-
-def to_device(batch: dict[str, torch.Tensor], device: torch.device | str) -> dict[str, torch.Tensor]:
-    """Every tensor of a batch on `device`, copied without blocking (overlaps with compute from pinned memory)."""
-    return {name: tensor.to(device, non_blocking=True) for name, tensor in batch.items()}
 
 
 def _identity(part: Any) -> Any:  # DataLoader collate_fn: parts are already tensors (module-level: picklable)

@@ -14,9 +14,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from dreamstream.datasets.loader.batch import to_device
 from dreamstream.train.loop.runtime import default_device
 from dreamstream.train.model.agent import Agent
-from dreamstream.train.model.batch import check_batch, to_device
+from dreamstream.train.model.batch import check_batch
 from dreamstream.train.model.config import OptimConfig
 from dreamstream.train.model.rssm import RSSMState
 

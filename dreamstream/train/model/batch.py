@@ -11,25 +11,17 @@ on the row after each, and the losses weight them 0 (docs: the loader's "Batch f
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import Tensor
 
+from dreamstream.datasets.loader.batch import RESET, VALID, torch_dtype
 from dreamstream.datasets.spec import EpisodeSpec, FieldSpec
 from dreamstream.errors import UserError
 
-ROW_FIELDS = ("action", "reward", "is_first", "is_terminal", "reset")
-"""Non-observation fields the training step reads."""
-
-VALID = "valid"
-"""Optional bool [T, B] field: False on padding rows, which must train nothing."""
+ROW_FIELDS = ("action", "reward", "is_first", "is_terminal", RESET)
+"""Non-observation fields the training step reads (`valid`, when present, marks padding rows)."""
 
 _RESET = FieldSpec(shape=(), dtype="bool", kind="flag")
-
-
-def torch_dtype(name: str) -> torch.dtype:
-    """The torch dtype of a NumPy dtype name ('uint8' -> torch.uint8)."""
-    return torch.from_numpy(np.zeros(0, dtype=np.dtype(name))).dtype
 
 
 def check_batch(batch: dict[str, Tensor], spec: EpisodeSpec, fields: list[str]) -> tuple[int, int]:
@@ -38,12 +30,12 @@ def check_batch(batch: dict[str, Tensor], spec: EpisodeSpec, fields: list[str]) 
     missing = [name for name in need if name not in batch]
     if missing:
         raise UserError(f"batch is missing field(s) {missing}; it has {sorted(batch)}")
-    reset = batch["reset"]
+    reset = batch[RESET]
     if reset.dim() != 2:
         raise UserError(f"batch field 'reset' has shape {tuple(reset.shape)}; expected [T, B]")
     steps, size = reset.shape
     for name in need:
-        field = _RESET if name == "reset" else spec.fields[name]
+        field = _RESET if name == RESET else spec.fields[name]
         tensor = batch[name]
         want_shape = (steps, size, *field.shape)
         if tuple(tensor.shape) != want_shape:
@@ -52,11 +44,6 @@ def check_batch(batch: dict[str, Tensor], spec: EpisodeSpec, fields: list[str]) 
         if tensor.dtype != torch_dtype(field.dtype):
             raise UserError(f"batch field {name!r} has dtype {tensor.dtype}; the spec says {field.dtype}")
     return steps, size
-
-
-def to_device(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
-    """Move every tensor (non-blocking from pinned memory)."""
-    return {name: t.to(device, non_blocking=True) for name, t in batch.items()}
 
 
 def mask_padding(batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], Tensor | None]:
@@ -77,6 +64,6 @@ def mask_padding(batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], Tensor | 
             tensor = torch.where(keep, tensor, torch.zeros((), dtype=tensor.dtype, device=tensor.device))
         out[name] = tensor
     after = torch.cat([torch.zeros_like(invalid[:1]), invalid[:-1]])  # the row after a padding row
-    out["reset"] = batch["reset"] | invalid | after
+    out[RESET] = batch[RESET] | invalid | after
     out[VALID] = valid
     return out, valid.float()
