@@ -17,11 +17,11 @@ from typing import Any
 
 import torch
 
+from dreamstream.datasets.loader.batch import torch_dtype
 from dreamstream.datasets.spec import ActionSpec, EpisodeSpec, FieldSpec
 from dreamstream.train.loop.learner import Learner
 from dreamstream.train.loop.runtime import default_device, size_torch_threads
 from dreamstream.train.model.agent import Agent
-from dreamstream.train.model.batch import torch_dtype
 from dreamstream.train.model.config import ModelConfig, OptimConfig
 
 SPECS = {
