@@ -2,7 +2,8 @@
 
     dreamstream.collect.config      EnvConfig, CollectConfig (light: commands' settings nest them)
     dreamstream.collect.envs        make_env(EnvConfig): the adapters and their episode specs
-    dreamstream.collect.policies    the Policy interface, RandomPolicy, make_policy
+    dreamstream.collect.policies    the Policy interface, make_policy (a policy by name or location)
+    dreamstream.collect.random_policy  RandomPolicy
     dreamstream.collect.expert      the scripted MiniGrid expert
     dreamstream.collect.snapshot    SnapshotPolicy: published trainer snapshots, hot-reloaded
     dreamstream.collect.loop        collect_loop: envs -> policy -> rows (each worker's loop)

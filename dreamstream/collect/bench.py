@@ -64,7 +64,7 @@ def collector_loop(env, policy, card, writer_config, root: str, steps: int, seed
 def run(args: argparse.Namespace) -> dict:
     from dreamstream.collect.collector import Collector
     from dreamstream.collect.envs import make_env, resolve_named
-    from dreamstream.collect.policies import RandomPolicy
+    from dreamstream.collect.random_policy import RandomPolicy
     from dreamstream.datasets import DatasetCard
     from dreamstream.settings import load_settings
 

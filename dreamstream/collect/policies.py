@@ -9,6 +9,9 @@
 policy can reset its state where an episode starts. `act` returns [n_envs] int64 indices for discrete
 action spaces and [n_envs, *shape] float32 for continuous ones. `name`/`version` may change between calls
 (a snapshot policy reloads newer versions); the collector reads them at every step.
+
+The kinds live in their own modules (random_policy, expert, snapshot); `make_policy` chooses one from
+`collect.policy`, and none of them imports this module.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from dreamstream.collect.config import CollectConfig, resolve_policy
-from dreamstream.datasets.spec import ActionSpec, EpisodeSpec
+from dreamstream.collect.random_policy import RandomPolicy
+from dreamstream.datasets.spec import EpisodeSpec
 
 
 @runtime_checkable
@@ -29,37 +33,6 @@ class Policy(Protocol):
     def reset(self, n_envs: int) -> None: ...
 
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray: ...
-
-
-class RandomPolicy:
-    """Uniform over discrete actions; uniform within finite Box bounds (standard normal where unbounded)."""
-
-    name = "random"
-    version = 0
-    uses_observations = False  # the collector may skip batching observations for it
-
-    def __init__(self, action: ActionSpec, seed: int | None = None):
-        self.action = action
-        self.rng = np.random.default_rng(seed)
-        self.n_envs = 1
-        if action.kind == "continuous":
-            self._low = np.asarray(action.low, np.float64).reshape(action.shape)
-            self._high = np.asarray(action.high, np.float64).reshape(action.shape)
-            self._bounded = np.isfinite(self._low) & np.isfinite(self._high)
-
-    def reset(self, n_envs: int) -> None:
-        self.n_envs = int(n_envs)
-
-    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        n = len(obs["is_first"]) if "is_first" in obs else self.n_envs
-        if self.action.kind == "discrete":
-            return self.rng.integers(0, self.action.n, size=n, dtype=np.int64)
-        shape = (n, *self.action.shape)
-        low = np.where(self._bounded, self._low, 0.0)
-        high = np.where(self._bounded, self._high, 1.0)
-        uniform = self.rng.uniform(low, high, shape)
-        normal = self.rng.standard_normal(shape)
-        return np.where(self._bounded, uniform, normal).astype(np.float32)
 
 
 def make_policy(
@@ -77,7 +50,7 @@ def make_policy(
         from dreamstream.collect.expert import MiniGridExpert
 
         return MiniGridExpert(spec, seed=seed)
-    from dreamstream.collect.snapshot import SnapshotPolicy
+    from dreamstream.collect.snapshot import SnapshotPolicy  # torch and the acting model: only when used
 
     return SnapshotPolicy(
         resolve_policy(policy),

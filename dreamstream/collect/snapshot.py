@@ -1,11 +1,9 @@
 """A policy loaded from a published snapshot, reloaded when a newer version appears.
 
-Layout under the snapshot URL (any fsspec URL; written by dreamstream.train):
+Layout under the snapshot URL (any fsspec URL; written by the trainer through dreamstream.versioned):
 
-    <url>/latest.json      {"version": N, "path": "<file name in url>"}   (rewritten last; dreamstream.pointer)
-    <url>/<path>           torch.save of a payload dict, read with torch.load(weights_only=True):
-                           {"format": "dreamstream.policy", "version": N, "spec": EpisodeSpec.to_json(),
-                            "name": "dreamer", "policy_class": "dreamer_actor", ...weights and settings...}
+    <url>/latest.json      {"version": N, "path": "<file name in url>"}   (rewritten last)
+    <url>/<path>           a policy snapshot (dreamstream.versioned.formats), read with torch.load(weights_only=True)
 
 A snapshot names its policy class by a plain name, looked up in POLICY_CLASSES, a fixed table in this
 module: file contents never choose code to import. The class's builder is called as `build(payload)` and
@@ -14,16 +12,15 @@ returns an actor with `.reset(n_envs)` and `.act(obs_batch, greedy=False) -> np.
 Every file is untrusted. A new version replaces the current one only after it loaded, matched the env's
 spec and acted once on a zero observation; a publication that fails any of these is skipped with a
 warning (and not retried), and the current version keeps acting. At start (the collector's first check):
-a snapshot made for another env is an error naming both specs; any other unusable or missing snapshot is
-an error too, unless `wait` (collect.wait_for_snapshot): then the policy acts randomly (policy `random`,
-version 0) until a usable version appears. The pointer is re-read every `poll_seconds` from inside `act`.
+a snapshot made for another env is an error naming how the specs differ; any other unusable or missing
+snapshot is an error too, unless `wait` (collect.wait_for_snapshot): then the policy acts randomly (policy
+`random`, version 0) until a usable version appears. The pointer is re-read every `poll_seconds` from
+inside `act`.
 """
 
 from __future__ import annotations
 
-import io
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,16 +29,15 @@ from typing import Any, Protocol
 import fsspec
 import numpy as np
 
-from dreamstream.collect.policies import RandomPolicy
-from dreamstream.datasets.spec import EpisodeSpec
+from dreamstream.collect.random_policy import RandomPolicy
+from dreamstream.datasets.spec import EpisodeSpec, spec_difference
 from dreamstream.errors import UserError
-from dreamstream.pointer import POINTER, Pointer, read_pointer
+from dreamstream.train.model.policy_snapshot import build_actor
+from dreamstream.versioned.files import load_torch
+from dreamstream.versioned.formats import DREAMER_ACTOR, check_snapshot, read_spec
+from dreamstream.versioned.pointer import POINTER, Pointer, read_pointer
 
 log = logging.getLogger(__name__)
-
-FORMAT = "dreamstream.policy"
-_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-"""A snapshot's `name`, recorded with every episode it acts in."""
 
 
 class Actor(Protocol):
@@ -52,15 +48,9 @@ class Actor(Protocol):
     def act(self, obs: dict[str, np.ndarray], greedy: bool = False) -> np.ndarray: ...
 
 
-def _dreamer_actor(payload: dict[str, Any]) -> Actor:
-    """The trainer's acting model (encoder, RSSM, actor): collectors import its acting code, not the trainer."""
-    from dreamstream.train.loop.snapshot import build_actor
-
-    return build_actor(payload)
-
-
-POLICY_CLASSES: dict[str, Callable[[dict[str, Any]], Actor]] = {"dreamer_actor": _dreamer_actor}
-"""Every policy class a snapshot may name: `policy_class` -> builder. Add a class here, in code."""
+POLICY_CLASSES: dict[str, Callable[[dict[str, Any]], Actor]] = {DREAMER_ACTOR: build_actor}
+"""Every policy class a snapshot may name: `policy_class` -> builder. Add a class here, in code. The
+trainer's acting model is pure model code (dreamstream.train.model): collectors never import the trainer."""
 
 
 class SnapshotReadError(UserError):
@@ -76,26 +66,6 @@ class _Version:
     actor: Actor
     version: int
     name: str
-
-
-def describe_spec(spec: dict[str, Any]) -> str:
-    """A one-line summary of a spec's JSON: `grid (7, 7, 3) uint8 categorical, ...; action discrete(7)`."""
-    fields = ", ".join(
-        f"{name} {tuple(f['shape'])} {f['dtype']} {f['kind']}" for name, f in spec.get("observations", {}).items()
-    )
-    action = spec.get("action", {})
-    if action.get("kind") == "discrete":
-        act = f"discrete({action.get('n')})"
-    else:
-        act = f"{action.get('kind')}{tuple(action.get('shape', ()))}"
-    return f"{fields}; action {act}"
-
-
-def _same_spec(theirs: Any, mine: dict[str, Any]) -> bool:
-    try:
-        return isinstance(theirs, dict) and EpisodeSpec.from_json(theirs).to_json() == mine
-    except (KeyError, TypeError, ValueError):
-        return False
 
 
 class SnapshotPolicy:
@@ -209,28 +179,21 @@ class SnapshotPolicy:
         return _Version(actor, pointer.version, payload["name"])
 
     def _payload(self, raw: bytes, pointer: Pointer, where: str) -> dict[str, Any]:
-        """The file's payload, checked: format, the env's spec, its version and name."""
-        import torch
-
+        """The file's payload, checked: its envelope, the env's spec and the pointer's version."""
+        payload = load_torch(raw, where, "snapshot")
         try:
-            payload = torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
-        except Exception as exc:  # noqa: BLE001 - torch raises many types for damaged or disallowed files
-            raise UserError(f"{where} is not a loadable snapshot (weights_only): {exc}") from exc
-        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-            raise UserError(f"{where}: not a dreamstream policy snapshot (format must be {FORMAT!r})")
-        mine = self.spec.to_json()
-        theirs = payload.get("spec")
-        if not _same_spec(theirs, mine):
-            shown = describe_spec(theirs) if isinstance(theirs, dict) else repr(theirs)[:80]
-            raise SnapshotMismatch(
-                f"policy snapshot {where} does not match the env: snapshot spec [{shown}] "
-                f"vs env spec [{describe_spec(mine)}]"
-            )
-        if payload.get("version") != pointer.version or type(payload.get("version")) is not int:
-            raise UserError(f"{where}: version {payload.get('version')!r:.40} in the file, {pointer.version} in "
-                            f"its pointer")
-        if not isinstance(payload.get("name"), str) or not _NAME.fullmatch(payload["name"]):
-            raise UserError(f"{where}: name must be 1-64 letters, digits, '_', '-' or '.'")
+            check_snapshot(payload)
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from exc
+        try:
+            difference = spec_difference(self.spec, read_spec(payload))
+        except UserError as exc:
+            difference = str(exc)
+        if difference:
+            raise SnapshotMismatch(f"policy snapshot {where} does not match the env; how the snapshot's spec "
+                                   f"differs from the env's: {difference}")
+        if payload["version"] != pointer.version:
+            raise UserError(f"{where}: version {payload['version']} in the file, {pointer.version} in its pointer")
         return payload
 
     def _try_out(self, actor: Actor) -> None:

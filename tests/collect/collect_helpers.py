@@ -37,8 +37,9 @@ class ConstantActor:
 def publish(folder: str | Path, spec: EpisodeSpec, version: int, action: int = 0, policy_class: str = "tiny",
             name: str = "tiny", **extra) -> Path:
     """Write a snapshot payload and then the latest.json pointer, as the trainer does; -> the file."""
-    return publish_payload(folder, {"format": "dreamstream.policy", "version": version, "spec": spec.to_json(),
-                                    "policy_class": policy_class, "name": name, "action": action, **extra})
+    return publish_payload(folder, {"format": "dreamstream.policy", "format_version": 2, "version": version,
+                                    "spec": spec.to_json(), "policy_class": policy_class, "name": name,
+                                    "action": action, **extra})
 
 
 def publish_payload(folder: str | Path, payload: dict) -> Path:
@@ -73,9 +74,9 @@ def point(folder: str | Path, version, path) -> None:
 def dreamer_payload(spec: EpisodeSpec, version: int, action: int) -> dict:
     """A real trainer snapshot (tiny model) whose actor prefers `action` by a wide margin."""
 
-    from dreamstream.train.loop.snapshot import export_policy
     from dreamstream.train.model.agent import Agent
     from dreamstream.train.model.config import ModelConfig
+    from dreamstream.train.model.policy_snapshot import export_policy
 
     config = ModelConfig(deter=16, stoch=4, classes=4, hidden=16, cnn_depth=4, dense_hidden=16, dense_embed=8,
                          encoder_layers=1, decoder_layers=1, head_layers=1, ac_hidden=16, ac_layers=1)

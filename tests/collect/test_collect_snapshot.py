@@ -83,7 +83,7 @@ def test_a_snapshot_names_a_registered_class_never_code(tmp_path, spec):
     publish(tmp_path, spec, version=1, policy_class="dreamstream.cli:main")
     with pytest.raises(UserError, match=r"policy-000001.pt: unknown policy class 'dreamstream.cli:main'.*tiny"):
         SnapshotPolicy(str(tmp_path), spec)
-    publish(tmp_path, spec, version=1, policy_class=None, factory="dreamstream.train.loop.snapshot:build_actor")
+    publish(tmp_path, spec, version=1, policy_class=None, factory="dreamstream.train.model.policy_snapshot:build_actor")
     with pytest.raises(UserError, match="unknown policy class None"):
         SnapshotPolicy(str(tmp_path), spec)
 

@@ -26,12 +26,12 @@ from inspection_helpers import (
     write_dataset,
 )
 
-from dreamstream.train.loop.checkpoint import VersionedFiles
 from dreamstream.train.loop.learner import Learner
 from dreamstream.train.loop.runtime import seed_everything
-from dreamstream.train.loop.snapshot import export_policy
 from dreamstream.train.model.agent import Agent
 from dreamstream.train.model.config import OptimConfig
+from dreamstream.train.model.policy_snapshot import export_policy
+from dreamstream.versioned.files import VersionedFiles
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,8 @@ import torch
 from agent_fixtures import grid_spec, image_spec, random_batch, tiny_config, vector_spec
 
 from dreamstream.errors import UserError
-from dreamstream.train.loop.snapshot import build_actor, export_policy
 from dreamstream.train.model.agent import Agent
+from dreamstream.train.model.policy_snapshot import build_actor, export_policy
 
 
 def round_trip(payload: dict) -> dict:
@@ -110,7 +110,7 @@ def test_bad_payloads_and_observations_are_refused() -> None:
 def test_collectors_load_it_through_the_published_layout(tmp_path: Path) -> None:
     """The contract with dreamstream.collect: VersionedFiles publishes, SnapshotPolicy loads and acts."""
     from dreamstream.collect.snapshot import SnapshotPolicy
-    from dreamstream.train.loop.checkpoint import VersionedFiles
+    from dreamstream.versioned.files import VersionedFiles
 
     spec = grid_spec(with_map=False)
     agent = Agent(spec, tiny_config())
@@ -128,7 +128,7 @@ def test_collectors_load_it_through_the_published_layout(tmp_path: Path) -> None
 def test_checkpoint_and_dream_pointers_name_only_files_of_their_own_folder(tmp_path: Path, path: str) -> None:
     """VersionedFiles (resume, publication) and `dreamstream dream` read latest.json as collectors do."""
     from dreamstream.train.dream.api import load_model
-    from dreamstream.train.loop.checkpoint import VersionedFiles
+    from dreamstream.versioned.files import VersionedFiles
 
     run = tmp_path / "run"
     files = VersionedFiles(str(run / "snapshots"), "policy")

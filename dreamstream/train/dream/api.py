@@ -27,7 +27,6 @@ action i of `actions` is the one that leads to row start+1+i.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import logging
 from collections.abc import Sequence
@@ -41,24 +40,20 @@ from dreamstream.config import ConfigError, from_dict
 from dreamstream.datasets.episodes import EpisodeIndex
 from dreamstream.datasets.reader import Dataset
 from dreamstream.datasets.spec import EpisodeSpec, spec_difference
-from dreamstream.datasets.storage import open_fs
 from dreamstream.errors import UserError
-from dreamstream.pointer import POINTER, read_pointer
-from dreamstream.train.loop.snapshot import FORMAT as SNAPSHOT_FORMAT
-from dreamstream.train.loop.snapshot import PREFIXES
 from dreamstream.train.model.agent import Agent
 from dreamstream.train.model.config import ModelConfig
 from dreamstream.train.model.encoders import MAP_FIELD
+from dreamstream.train.model.policy_snapshot import load_acting_weights, model_of
 from dreamstream.train.model.rssm import RSSMState
+from dreamstream.versioned.formats import check_snapshot, is_checkpoint, is_snapshot
+from dreamstream.versioned.locate import SNAPSHOTS, Located, latest_file, locate
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT, SNAPSHOT = "checkpoint", "snapshot"
 DECODE_CHUNK = 256
 """States decoded per pass (bounds memory on long episodes)."""
-
-_SNAPSHOT_PREFIXES = {snapshot: agent for agent, snapshot in PREFIXES.items()}
-"""Snapshot state-dict prefix -> agent state-dict prefix."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,107 +271,62 @@ def load_model(url: str, device: torch.device | str = "cpu", storage_options: di
     pointer (`<run>/checkpoints`, `<run>/snapshots`), or a run folder (its latest checkpoint, else its latest
     snapshot). A checkpoint file holds no spec: it is read from the run's snapshots, or from run.json and
     the run's training-data card."""
-    fs, path, shown = _resolve(url, storage_options)
-    payload = _read(fs, path, shown)
-    if not isinstance(payload, dict):
-        raise UserError(f"{shown} is not a dreamstream checkpoint or policy snapshot")
-    if payload.get("format") == SNAPSHOT_FORMAT:
-        spec, config = _spec_and_config(payload, shown)
-        agent = Agent(spec, config)
-        _load_snapshot_weights(agent, payload["state_dict"], shown)
-        log.info("%s is a policy snapshot: it encodes and imagines; decoding needs a checkpoint", shown)
-        return DreamModel(agent, SNAPSHOT, shown, int(payload.get("version", 0)), device)
-    if "learner" in payload:
+    file = locate(url, storage_options)
+    payload = file.load("checkpoint or policy snapshot")
+    if is_snapshot(payload):
+        try:
+            spec, config = model_of(check_snapshot(payload))
+            agent = Agent(spec, config)
+            load_acting_weights(agent, payload)
+        except UserError as exc:
+            raise UserError(f"{file.url}: {exc}") from exc
+        log.info("%s is a policy snapshot: it encodes and imagines; decoding needs a checkpoint", file.url)
+        return DreamModel(agent, SNAPSHOT, file.url, payload["version"], device)
+    if is_checkpoint(payload):
         if "spec" in payload and "model_config" in payload:
-            spec, config = _spec_and_config(payload, shown)
+            spec, config = _model_of(payload, file.url)
         else:
-            spec, config = _run_spec_and_config(fs, path, shown, storage_options)
+            spec, config = _run_spec_and_config(file, storage_options)
         agent = Agent(spec, config)
         try:
             agent.load_state_dict(payload["learner"]["agent"])
         except (RuntimeError, KeyError) as exc:
             first = str(exc).strip().splitlines()[0]
-            raise UserError(f"{shown} does not fit the model its run describes: {first}") from exc
-        return DreamModel(agent, CHECKPOINT, shown, int(payload.get("step", 0)), device)
-    raise UserError(f"{shown} is not a dreamstream checkpoint or policy snapshot (keys {sorted(payload)[:6]})")
+            raise UserError(f"{file.url} does not fit the model its run describes: {first}") from exc
+        return DreamModel(agent, CHECKPOINT, file.url, int(payload.get("step", 0)), device)
+    keys = f" (keys {sorted(payload)[:6]})" if isinstance(payload, dict) else ""
+    raise UserError(f"{file.url} is not a dreamstream checkpoint or policy snapshot{keys}")
 
 
-def _resolve(url: str, storage_options: dict[str, Any] | None) -> tuple[Any, str, str]:
-    """-> (filesystem, path of the .pt file, its URL for messages)."""
-    url = url.rstrip("/")
-    fs, root = open_fs(url, storage_options)
-    if root.endswith(".pt"):
-        if not fs.exists(root):
-            raise UserError(f"no checkpoint at {url}: the file does not exist")
-        return fs, root, url
-    for sub in ("", "/checkpoints", "/snapshots"):
-        pointer = read_pointer(fs, f"{root}{sub}", f"{url}{sub}")
-        if pointer is None:
-            continue
-        if sub == "/snapshots":
-            log.warning("%s has no checkpoints, only policy snapshots (no decoders)", url)
-        return fs, f"{root}{sub}/{pointer.path}", f"{url}{sub}/{pointer.path}"
-    raise UserError(f"no checkpoint at {url}: expected a .pt file, a folder with {POINTER}, or a run folder "
-                    "with checkpoints/ or snapshots/")
-
-
-def _read(fs: Any, path: str, shown: str) -> Any:
+def _model_of(payload: dict[str, Any], shown: str) -> tuple[EpisodeSpec, ModelConfig]:
     try:
-        raw = fs.cat_file(path)
-    except FileNotFoundError as exc:
-        raise UserError(f"no checkpoint at {shown}: the file does not exist") from exc
-    try:
-        return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for damaged or disallowed files
-        raise UserError(f"{shown} cannot be loaded with torch.load(weights_only=True): {exc}") from exc
+        return model_of(payload)
+    except UserError as exc:
+        raise UserError(f"{shown}: {exc}") from exc
 
 
-def _spec_and_config(payload: dict[str, Any], shown: str) -> tuple[EpisodeSpec, ModelConfig]:
-    try:
-        return EpisodeSpec.from_json(payload["spec"]), from_dict(ModelConfig, dict(payload["model_config"]))
-    except (ConfigError, KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"{shown} has a spec or model config this code cannot read: {exc}") from exc
-
-
-def _run_spec_and_config(fs: Any, path: str, shown: str, storage_options: dict[str, Any] | None
-                         ) -> tuple[EpisodeSpec, ModelConfig]:
+def _run_spec_and_config(file: Located, storage_options: dict[str, Any] | None) -> tuple[EpisodeSpec, ModelConfig]:
     """The spec and model config of the run a checkpoint file belongs to (<run>/checkpoints/<file>)."""
-    run = path.rsplit("/", 2)[0]
+    fs, run = file.fs, file.path.rsplit("/", 2)[0]
     try:
-        pointer = read_pointer(fs, f"{run}/snapshots", f"{fs.unstrip_protocol(run)}/snapshots")
-        if pointer is not None:
-            return _spec_and_config(_read(fs, f"{run}/snapshots/{pointer.path}", shown), shown)
-    except (FileNotFoundError, UserError):
+        snapshot = latest_file(fs, f"{run}/{SNAPSHOTS}", f"{fs.unstrip_protocol(run)}/{SNAPSHOTS}")
+        payload = None if snapshot is None else snapshot.load("policy snapshot")
+        if is_snapshot(payload):
+            return _model_of(payload, file.url)
+    except UserError:
         pass
     try:
         settings = json.loads(fs.cat_file(f"{run}/run.json"))["settings"]
         config = from_dict(ModelConfig, dict(settings["model"]))
     except (FileNotFoundError, ValueError, KeyError, ConfigError) as exc:
-        raise UserError(f"{shown} holds no spec or model config, and its run folder has neither a policy snapshot "
-                        f"nor a readable run.json: {exc!r}") from exc
+        raise UserError(f"{file.url} holds no spec or model config, and its run folder has neither a policy "
+                        f"snapshot nor a readable run.json: {exc!r}") from exc
     data = (settings.get("train") or {}).get("data") or f"{fs.unstrip_protocol(run)}/data"
     try:
         return Dataset(data, storage_options).spec, config
     except (FileNotFoundError, UserError) as exc:
-        raise UserError(f"{shown} holds no spec: its run has no policy snapshot and its training data {data} "
+        raise UserError(f"{file.url} holds no spec: its run has no policy snapshot and its training data {data} "
                         f"cannot be read: {exc}") from exc
-
-
-def _load_snapshot_weights(agent: Agent, weights: dict[str, Tensor], shown: str) -> None:
-    renamed = {}
-    for key, value in weights.items():
-        prefix = next((p for p in _SNAPSHOT_PREFIXES if key.startswith(p)), None)
-        if prefix is None:
-            raise UserError(f"{shown}: unexpected snapshot weight {key!r}")
-        renamed[_SNAPSHOT_PREFIXES[prefix] + key[len(prefix):]] = value
-    try:
-        result = agent.load_state_dict(renamed, strict=False)
-    except RuntimeError as exc:
-        raise UserError(f"{shown} does not fit its own model config: {str(exc).strip().splitlines()[0]}") from exc
-    covered = tuple(_SNAPSHOT_PREFIXES.values())
-    missing = [k for k in result.missing_keys if k.startswith(covered)]
-    if missing or result.unexpected_keys:
-        raise UserError(f"{shown} is incomplete: missing {missing[:3]}, unexpected {result.unexpected_keys[:3]}")
 
 
 # -- data -------------------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
     <folder>/latest.json    {"version": N, "path": "<a file name in folder>"}
 
-VersionedFiles (dreamstream.train.loop.checkpoint) writes it last; collectors polling snapshots, a resumed
+VersionedFiles (dreamstream.versioned.files) writes it last; collectors polling snapshots, a resumed
 trainer and `dreamstream dream` read it here. Anyone who can write the bucket can rewrite it, so it is read
 as untrusted input: small, an exact non-negative int version, and a path that is a plain file name of the
 pointer's own folder (never `../x`, `sub/x`, an absolute path or a URL). Anything else is a UserError that

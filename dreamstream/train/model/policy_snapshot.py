@@ -1,23 +1,19 @@
-"""Policy snapshots: the small acting-only payload that the trainer publishes and collectors load.
+"""An agent's policy snapshot and back: the acting part of the agent (encoder, RSSM, actor) as a payload.
 
     payload = export_policy(agent, policy_version=step)          # trainer
     torch.save(payload, f)
-    actor = build_actor(torch.load(f, weights_only=True))        # collector (no trainer import)
+    actor = build_actor(torch.load(f, weights_only=True))        # collectors (policy class `dreamer_actor`)
     actor.reset(n_envs); actions = actor.act(obs_numpy, greedy=False)
 
-The payload holds only tensors, strings, numbers, lists and dicts: {"format": "dreamstream.policy",
-"format_version": FORMAT_VERSION, "version": policy version (the trainer's step), "name": "dreamer",
-"policy_class": "dreamer_actor", "spec": EpisodeSpec.to_json(), "model_config": dict,
-"state_dict": encoder + RSSM + actor weights}. No decoders, critic or optimiser state. The keys `format`,
-`version`, `name`, `policy_class` and `spec` are those dreamstream.collect.snapshot reads; `policy_class`
-is a name in its fixed registry (POLICY_CLASSES), never code to import. Format version 2 replaced
-version 1's `factory` ("module:function", imported by collectors) with that name.
+The payload's layout is dreamstream.versioned.formats'; this module knows which agent weights it keeps
+(ACTING_PREFIXES: no decoders, critic or optimiser state) and how to rebuild a model from them. Collectors
+import it through their fixed registry of policy classes; it imports nothing of the trainer process.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,37 +22,51 @@ from dreamstream.config import ConfigError, from_dict
 from dreamstream.datasets.spec import EpisodeSpec
 from dreamstream.errors import UserError
 from dreamstream.train.model.acting import ActingModel, PolicyState
+from dreamstream.train.model.agent import Agent
 from dreamstream.train.model.config import ModelConfig
+from dreamstream.versioned.formats import DREAMER_ACTOR, check_snapshot, read_spec, snapshot_payload
 
-if TYPE_CHECKING:
-    from dreamstream.train.model.agent import Agent
-
-FORMAT = "dreamstream.policy"
-FORMAT_VERSION = 2
-POLICY_CLASS = "dreamer_actor"
-"""This payload's name in dreamstream.collect.snapshot.POLICY_CLASSES (which maps it to build_actor)."""
-
-PREFIXES = {"wm.encoder.": "encoder.", "wm.rssm.": "rssm.", "actor.": "actor."}
+ACTING_PREFIXES = {"wm.encoder.": "encoder.", "wm.rssm.": "rssm.", "actor.": "actor."}
 """Agent state-dict prefix -> snapshot (acting-model) prefix: what a snapshot keeps of the agent."""
 
 
 def export_policy(agent: Agent, policy_version: int = 0) -> dict[str, Any]:
-    """The acting-only payload of `agent` (weights copied to CPU)."""
+    """The acting-only snapshot of `agent` (weights copied to CPU)."""
     weights = {}
     for key, value in agent.state_dict().items():
-        for src, dst in PREFIXES.items():
+        for src, dst in ACTING_PREFIXES.items():
             if key.startswith(src):
                 weights[dst + key[len(src):]] = value.detach().to("cpu", copy=True)
-    return {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "version": int(policy_version),
-        "name": "dreamer",
-        "policy_class": POLICY_CLASS,
-        "spec": agent.spec.to_json(),
-        "model_config": dataclasses.asdict(agent.config),
-        "state_dict": weights,
-    }
+    return snapshot_payload(policy_version, "dreamer", DREAMER_ACTOR, agent.spec, dataclasses.asdict(agent.config),
+                            weights)
+
+
+def model_of(payload: dict[str, Any]) -> tuple[EpisodeSpec, ModelConfig]:
+    """The spec and model config that a snapshot or a checkpoint payload carries."""
+    spec = read_spec(payload)
+    try:
+        return spec, from_dict(ModelConfig, dict(payload["model_config"]))
+    except (ConfigError, KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"no model config this code can read: {exc!r}") from exc
+
+
+def load_acting_weights(agent: Agent, payload: dict[str, Any]) -> None:
+    """Load a snapshot's weights into the acting part of `agent` (its decoders and critic stay as built)."""
+    to_agent = {dst: src for src, dst in ACTING_PREFIXES.items()}
+    renamed = {}
+    for key, value in _state_dict(payload).items():
+        prefix = next((p for p in to_agent if isinstance(key, str) and key.startswith(p)), None)
+        if prefix is None:
+            raise UserError(f"unexpected snapshot weight {key!r:.80}")
+        renamed[to_agent[prefix] + key[len(prefix):]] = value
+    try:
+        result = agent.load_state_dict(renamed, strict=False)
+    except RuntimeError as exc:
+        raise UserError(f"snapshot weights do not fit its model config: {str(exc).strip().splitlines()[0]}") from exc
+    missing = [k for k in result.missing_keys if k.startswith(tuple(ACTING_PREFIXES))]
+    if missing or result.unexpected_keys:
+        raise UserError(f"snapshot weights are incomplete: missing {missing[:3]}, "
+                        f"unexpected {result.unexpected_keys[:3]}")
 
 
 class PolicyActor:
@@ -96,29 +106,22 @@ class PolicyActor:
 
 def build_actor(payload: dict[str, Any], device: torch.device | str = "cpu") -> PolicyActor:
     """Rebuild the acting model from a payload (as `torch.load(weights_only=True)` returns it)."""
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise UserError(f"not a dreamstream policy snapshot (format {payload.get('format')!r})"
-                        if isinstance(payload, dict) else "not a dreamstream policy snapshot")
-    if payload.get("format_version") != FORMAT_VERSION:
-        raise UserError(f"policy snapshot format_version {payload.get('format_version')!r}; "
-                        f"this code reads {FORMAT_VERSION}")
-    try:
-        config = from_dict(ModelConfig, dict(payload["model_config"]))
-    except (ConfigError, KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"policy snapshot has no model config this code can read: {exc!r}") from exc
-    try:
-        spec = EpisodeSpec.from_json(payload["spec"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"policy snapshot has no spec this code can read: {exc!r}") from exc
-    model = _acting_model(spec, config, payload.get("state_dict"))
-    return PolicyActor(model, spec, int(payload.get("version", 0)), device)
+    check_snapshot(payload)
+    spec, config = model_of(payload)
+    model = _acting_model(spec, config, _state_dict(payload))
+    return PolicyActor(model, spec, payload["version"], device)
 
 
-def _acting_model(spec: EpisodeSpec, config: ModelConfig, weights: Any) -> ActingModel:
-    """The acting model holding `weights`. Their names and shapes are checked against a model built on the
-    meta device first, so a config that declares a larger model than the payload carries allocates nothing."""
+def _state_dict(payload: dict[str, Any]) -> dict[Any, Any]:
+    weights = payload.get("state_dict")
     if not isinstance(weights, dict):
         raise UserError("policy snapshot has no state_dict")
+    return weights
+
+
+def _acting_model(spec: EpisodeSpec, config: ModelConfig, weights: dict[Any, Any]) -> ActingModel:
+    """The acting model holding `weights`. Their names and shapes are checked against a model built on the
+    meta device first, so a config that declares a larger model than the payload carries allocates nothing."""
     with torch.device("meta"):
         want = {key: tuple(value.shape) for key, value in ActingModel(spec, config).state_dict().items()}
     got = {key: tuple(value.shape) for key, value in weights.items() if isinstance(value, torch.Tensor)}

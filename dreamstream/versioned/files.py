@@ -5,8 +5,8 @@
 
 The file is committed whole before the pointer moves, so a reader (a collector polling snapshots, a
 resumed trainer) never sees a partial file; older files beyond `keep` are pruned after the pointer moves.
-This is the layout collectors poll (dreamstream.collect.snapshot); dreamstream.pointer reads and writes the
-pointer for both.
+This is the layout collectors poll (dreamstream.collect.snapshot); dreamstream.versioned.pointer reads and
+writes the pointer. Every file is untrusted: `load_torch` is the one way its bytes become a payload.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 
 from dreamstream.datasets.storage import commit_bytes, list_names, open_fs, replace_bytes
 from dreamstream.errors import UserError
-from dreamstream.pointer import POINTER, encode_pointer, read_pointer
+from dreamstream.versioned.pointer import POINTER, encode_pointer, read_pointer
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class VersionedFiles:
         """Commit the payload as version `version`, move the pointer to it, prune old versions.
 
         Saving a version that exists already (the same step saved twice) keeps the first file."""
-        name = f"{self.prefix}-{version:09d}.pt"
+        name = self._name(version)
         if self.fs.exists(f"{self.root}/{name}"):
             return f"{self.url}/{name}"
         buffer = io.BytesIO()
@@ -61,24 +61,34 @@ class VersionedFiles:
             version = self.latest_version()
             if version is None:
                 return None
-        path = f"{self.root}/{self.prefix}-{version:09d}.pt"
+        name = self._name(version)
         try:
-            raw = self.fs.cat_file(path)
+            raw = self.fs.cat_file(f"{self.root}/{name}")
         except FileNotFoundError as exc:
-            raise UserError(f"{self.url}: version {version} is missing ({path})") from exc
-        try:
-            return torch.load(io.BytesIO(raw), weights_only=True, map_location=map_location)
-        except Exception as exc:  # torch raises several types for damaged or disallowed files
-            raise UserError(f"{self.url}/{self.prefix}-{version:09d}.pt cannot be loaded: {exc}") from exc
+            raise UserError(f"{self.url}: version {version} is missing ({self.root}/{name})") from exc
+        return load_torch(raw, f"{self.url}/{name}", f"{self.prefix} file", map_location)
+
+    def _name(self, version: int) -> str:
+        return f"{self.prefix}-{version:09d}.pt"
 
     def _prune(self) -> None:
         versions = sorted(
             int(m.group(1)) for name in list_names(self.fs, self.root) if (m := self._pattern.match(name))
         )
         for version in versions[: -self.keep] if self.keep > 0 else []:
-            path = f"{self.root}/{self.prefix}-{version:09d}.pt"
+            path = f"{self.root}/{self._name(version)}"
             try:
                 self.fs.rm_file(path)
             except FileNotFoundError:
                 pass
             log.debug("pruned %s", path)
+
+
+def load_torch(raw: bytes, where: str, what: str, map_location: str | torch.device = "cpu") -> Any:
+    """The payload in the untrusted bytes `raw` of file `where` (a `what`: snapshot, checkpoint, ...), loaded
+    with torch.load(weights_only=True): tensors, numbers, strings and containers only, never code."""
+    try:
+        return torch.load(io.BytesIO(raw), weights_only=True, map_location=map_location)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for damaged or disallowed files
+        raise UserError(f"{where} is not a loadable {what}: it cannot be loaded with torch.load(weights_only=True): "
+                        f"{exc}") from exc
