@@ -1,8 +1,9 @@
 """Typed configuration: dataclasses with defaults, YAML presets merged in order, `key=value` overrides.
 
-Each part of dreamstream declares its settings as a dataclass beside the code that reads them; the
-root config (dreamstream.settings) nests them. Nothing here knows about those parts: this module only
-turns nested dicts into dataclasses, and says clearly which key is wrong and what was probably meant.
+Each part of dreamstream declares its settings as a dataclass beside the code that reads them; each
+command nests the sections it reads (dreamstream.settings). Nothing here knows about those parts: this
+module only turns nested dicts into dataclasses, and says clearly which key is wrong and what was
+probably meant.
 """
 
 from __future__ import annotations

@@ -1,49 +1,45 @@
-"""The root configuration: one typed section per part of dreamstream, each declared beside its code.
+"""A command's settings: YAML presets, then `--set key=value` overrides, then flag values, in that order.
 
-Presets in configs/ and `--set section.key=value` overrides fill it (see dreamstream.config).
+Each command declares the sections it reads as a dataclass of sections (`collect: CollectConfig`, ...;
+each section is declared beside the code that reads it) and passes that class here, so a command
+imports the configs of its own parts only: `dreamstream collect` never imports the trainer's. Presets
+are shared by every command and may hold any section in SECTIONS; a command reads the ones it declares
+and leaves the others alone. Within a section it reads, an unknown or mistyped key is an error that
+names it (dreamstream.config).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from dreamstream import config, smoke
-from dreamstream.collect.config import CollectConfig, EnvConfig
-from dreamstream.datasets.loader.config import LoaderConfig
-from dreamstream.datasets.writer import WriterConfig
 from dreamstream.errors import UserError
-from dreamstream.train.loop.config import TrainConfig
-from dreamstream.train.model.config import ModelConfig, OptimConfig
+
+T = TypeVar("T")
+
+SECTIONS = ("env", "collect", "data", "loader", "model", "optim", "train")
+"""Every section a preset may hold; training reads them all (dreamstream.train.loop.settings)."""
 
 
-@dataclass
-class Settings:
-    """Everything a dreamstream command can be configured with."""
-
-    env: EnvConfig = field(default_factory=EnvConfig)
-    collect: CollectConfig = field(default_factory=CollectConfig)
-    data: WriterConfig = field(default_factory=WriterConfig)
-    loader: LoaderConfig = field(default_factory=LoaderConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-
-
-def settings_from_dict(data: dict[str, Any]) -> Settings:
-    """The typed settings of a merged dict; in a smoke run (DREAMSTREAM_SMOKE), capped by configs/smoke.yaml."""
-    settings = config.from_dict(Settings, data)
+def settings_from_dict(sections: type[T], data: dict[str, Any]) -> T:
+    """The `sections` dataclass filled from a merged dict; in a smoke run (DREAMSTREAM_SMOKE), capped by
+    configs/smoke.yaml. Sections of SECTIONS that `sections` does not declare are left out; any other
+    unknown key is an error."""
+    names = {f.name for f in dataclasses.fields(sections)}
+    read = {key: value for key, value in data.items() if key in names or key not in SECTIONS}
+    settings = config.from_dict(sections, read)
     if smoke.enabled():
-        smoke.cap(settings, smoke.settings_caps())
+        smoke.cap(settings, {key: caps for key, caps in smoke.settings_caps().items() if key in names})
     return settings
 
 
-def load_settings(env: str, presets: Sequence[str] = (), overrides: Sequence[str] = (),
-                  values: dict[str, Any] | None = None) -> tuple[Settings, str]:
-    """-> (Settings, preset name or ""). `env` is a preset (configs/NAME.yaml), a YAML file, or a gymnasium
-    id (then the defaults apply with `env.id` set); `presets` stack on top in order, then `overrides`
-    (`key=value` text), then `values` (a nested dict, for command-line flags)."""
+def load_settings(sections: type[T], env: str, presets: Sequence[str] = (), overrides: Sequence[str] = (),
+                  values: dict[str, Any] | None = None) -> tuple[T, str]:
+    """-> (settings of type `sections`, preset name or ""). `env` is a preset (configs/NAME.yaml), a YAML
+    file, or a gymnasium id (then the defaults apply with `env.id` set); `presets` stack on top in order,
+    then `overrides` (`key=value` text), then `values` (a nested dict: the command-line flags)."""
     try:
         path = config.preset_path(env)
     except config.ConfigError:
@@ -60,6 +56,6 @@ def load_settings(env: str, presets: Sequence[str] = (), overrides: Sequence[str
             data = config.merge(data, config.read_preset(name))
         for text in overrides:
             data = config.merge(data, config.parse_override(text))
-        return settings_from_dict(config.merge(data, values or {})), preset
+        return settings_from_dict(sections, config.merge(data, values or {})), preset
     except config.ConfigError as exc:
         raise UserError(f"{where}: {exc}") from exc

@@ -60,12 +60,12 @@ def test_unknown_preset_suggests_the_closest(tmp_path):
 
 
 def test_every_shipped_preset_loads_into_settings():
-    from dreamstream.settings import Settings
+    from dreamstream.train.loop.settings import TrainSettings
 
     presets = sorted(p.stem for p in config.CONFIG_DIR.glob("*.yaml"))
     assert "minigrid_empty" in presets and "atari_pong" in presets
     for name in presets:
-        settings = config.load(Settings, [name])
+        settings = config.load(TrainSettings, [name])
         assert settings.env.id, name
 
 

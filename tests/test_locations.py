@@ -12,6 +12,7 @@ from dreamstream.errors import UserError
 from dreamstream.settings import load_settings
 from dreamstream.tracking import resolve_tracking_uri
 from dreamstream.train.loop.config import TrainConfig
+from dreamstream.train.loop.settings import TrainSettings
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ def test_config_locations_are_resolved_where_they_enter(in_tmp):
 
 def test_a_bad_mlflow_store_names_the_config_key(in_tmp):
     with pytest.raises(UserError, match="train: mlflow_tracking_uri 'mlruns': give a sqlite file"):
-        load_settings("minigrid_empty", overrides=["train.mlflow_tracking_uri=mlruns"])
+        load_settings(TrainSettings, "minigrid_empty", overrides=["train.mlflow_tracking_uri=mlruns"])
 
 
 def test_run_file_records_absolute_locations(in_tmp, monkeypatch):

@@ -9,12 +9,14 @@ import pytest
 from dreamstream import smoke
 from dreamstream.collect import command as collect_command
 from dreamstream.settings import load_settings
+from dreamstream.train.loop.settings import TrainSettings
 
 
 def test_smoke_caps_numbers_fills_unset_budgets_and_keeps_smaller_values(monkeypatch):
     monkeypatch.setenv(smoke.ENV_VAR, "1")
     caps = smoke.settings_caps()
-    settings, _ = load_settings("atari_pong", overrides=["train.eval_interval=0", "loader.batch_size=1"])
+    settings, _ = load_settings(TrainSettings, "atari_pong",
+                                overrides=["train.eval_interval=0", "loader.batch_size=1"])
     assert settings.train.steps == caps["train"]["steps"] and settings.model.deter == caps["model"]["deter"]
     assert settings.train.eval_interval == 0, "0 (never) is below every cap and stays"
     assert settings.loader.batch_size == 1, "a value below its cap stays"
@@ -23,7 +25,7 @@ def test_smoke_caps_numbers_fills_unset_budgets_and_keeps_smaller_values(monkeyp
 
 def test_without_smoke_nothing_is_capped(monkeypatch):
     monkeypatch.delenv(smoke.ENV_VAR, raising=False)
-    settings, _ = load_settings("atari_pong")
+    settings, _ = load_settings(TrainSettings, "atari_pong")
     assert settings.model.deter > smoke.settings_caps()["model"]["deter"] and settings.collect.steps is None
 
 

@@ -63,12 +63,13 @@ def collector_loop(env, policy, card, writer_config, root: str, steps: int, seed
 
 def run(args: argparse.Namespace) -> dict:
     from dreamstream.collect.collector import Collector
+    from dreamstream.collect.command import CollectSettings
     from dreamstream.collect.envs import make_env, resolve_named
     from dreamstream.collect.random_policy import RandomPolicy
     from dreamstream.datasets import DatasetCard
     from dreamstream.settings import load_settings
 
-    settings, preset = load_settings(args.env, overrides=args.overrides)
+    settings, preset = load_settings(CollectSettings, args.env, overrides=args.overrides)
     env_config = resolve_named(settings.env, args.env, preset)
     steps = args.steps or (5000 if env_config.kind == "atari" else 20000)
     worker_steps = args.worker_steps or steps

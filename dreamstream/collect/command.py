@@ -2,8 +2,9 @@
 
 `--env` is a preset in configs/ (atari_pong, minigrid_doorkey, cartpole, ...), a YAML file, or any
 registered gymnasium id (the adapter is chosen from the id). Flags override `--set` overrides, which
-override the preset. Exit 0 when every worker finished or was stopped by SIGINT/SIGTERM (what was
-complete is committed), 1 when a worker failed, 2 for bad input (nothing written).
+override the preset; of these the command reads the sections of CollectSettings only (no trainer code is
+imported). Exit 0 when every worker finished or was stopped by SIGINT/SIGTERM (what was complete is
+committed), 1 when a worker failed, 2 for bad input (nothing written).
 """
 
 from __future__ import annotations
@@ -12,10 +13,23 @@ import argparse
 import dataclasses
 import json
 import logging
+from dataclasses import dataclass, field
+from typing import Any
 
+from dreamstream.collect.config import CollectConfig, EnvConfig
 from dreamstream.datasets.storage import resolve_location
+from dreamstream.datasets.writer import WriterConfig
 
 log = logging.getLogger("dreamstream.collect")
+
+
+@dataclass
+class CollectSettings:
+    """The sections `dreamstream collect` (and `dreamstream bench collect`) reads from presets and --set."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    collect: CollectConfig = field(default_factory=CollectConfig)
+    data: WriterConfig = field(default_factory=WriterConfig)
 
 
 class LastBudget(argparse.Action):
@@ -50,17 +64,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           help="plain log lines even on a terminal")
 
 
+def flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    """Command-line flags as settings (applied after --set), taken as typed, not parsed as YAML."""
+    collect = {key: getattr(args, flag) for flag, key in (
+        ("workers", "workers"), ("policy", "policy"), ("seed", "seed"), ("mlflow", "mlflow_tracking_uri"),
+        ("mlflow_run", "mlflow_run_id")) if getattr(args, flag) is not None}
+    return {"collect": {**collect, **(args.budget or {})}}
+
+
 def run(args: argparse.Namespace) -> int:
     from dreamstream.collect.collector import Collector
     from dreamstream.collect.envs import resolve_named
     from dreamstream.collect.progress import MlflowLogger
     from dreamstream.settings import load_settings
 
-    flags = {key: getattr(args, flag) for flag, key in (
-        ("workers", "workers"), ("policy", "policy"), ("seed", "seed"), ("mlflow", "mlflow_tracking_uri"),
-        ("mlflow_run", "mlflow_run_id")) if getattr(args, flag) is not None}
-    settings, preset = load_settings(args.env, overrides=args.overrides,
-                                     values={"collect": {**flags, **(args.budget or {})}})
+    settings, preset = load_settings(CollectSettings, args.env, overrides=args.overrides, values=flag_values(args))
     collect = settings.collect
     env = resolve_named(settings.env, args.env, preset)
     collector = Collector(env, args.out, collect, settings.data, preset=preset, description=args.description)

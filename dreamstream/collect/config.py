@@ -1,7 +1,7 @@
 """Typed settings of the collectors: which environment (`env:`) and how to collect from it (`collect:`).
 
 Both are plain dataclasses with defaults; YAML presets in configs/ and `--set env.key=value` override
-them (see dreamstream.config). This module imports nothing heavy, so the root Settings can nest it.
+them (see dreamstream.config). This module imports nothing heavy, so commands' settings can nest it.
 """
 
 from __future__ import annotations

@@ -139,7 +139,7 @@ class EpisodeWriter:
             del self._episodes[slot]
         elif episode.pending >= self.config.chunk_steps:
             self._seal(episode)
-        self._maybe_commit()
+        self.commit_if_due()
 
     def _open_episode(self, slot: int, policy: str, policy_version: int) -> _OpenEpisode:
         buffers = self._slot_buffers.get(slot)
@@ -150,9 +150,12 @@ class EpisodeWriter:
         return _OpenEpisode(uuid.uuid4().hex[:16], policy, policy_version, buffers=buffers)
 
     def add_episode(self, arrays: dict[str, np.ndarray], policy: str = "unknown", policy_version: int = 0) -> None:
-        """Append a whole episode given as [T, ...] arrays of every field (flags included).
+        """Append a whole episode given as [T, ...] arrays of every field (flags included), made by one policy
+        version, and commit if due.
 
-        Cut into chunks by slicing, without the per-row path: this is how corpora are resharded.
+        Cut into chunks by slicing, without the per-row path: for episodes already whole in memory (the
+        benchmarks' and tests' synthetic data). Corpora are resharded row by row with add_step, each row
+        with the policy version that made it.
         """
         steps = self.spec.check_chunk(arrays)
         first, last, terminal = arrays["is_first"], arrays["is_last"], arrays["is_terminal"]
@@ -165,7 +168,7 @@ class EpisodeWriter:
         for start in range(0, steps, self.config.chunk_steps):
             stop = min(start + self.config.chunk_steps, steps)
             self._write_sample(episode, {name: a[start:stop] for name, a in arrays.items()})
-            self._maybe_commit()
+            self.commit_if_due()
 
     def _checked_row(self, row: dict[str, Any], slot: int) -> dict[str, np.ndarray]:
         """The row as arrays of the spec's shapes and dtypes (the hot path: one dict lookup per field)."""
@@ -237,10 +240,8 @@ class EpisodeWriter:
         episode.start += steps
 
     def commit_if_due(self) -> None:
-        """Commit if the open shard reached its size or age limit (for callers that pause between steps)."""
-        self._maybe_commit()
-
-    def _maybe_commit(self) -> None:
+        """Commit if the open shard reached its size or age limit. add_step and add_episode call it; so do
+        callers that pause between steps (a throttled collector), so collected data still commits on time."""
         too_big = self._buffer.tell() >= self.config.shard_max_bytes or self._near_format_limits()
         too_old = (
             self._first_step_at is not None

@@ -116,9 +116,10 @@ def spec_names(choice: str, env_id: str) -> list[str]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from dreamstream.settings import load_settings
+    from dreamstream.train.loop.settings import TrainSettings
 
     presets = args.preset or ["debug"]
-    settings, _ = load_settings(presets[0], presets[1:])
+    settings, _ = load_settings(TrainSettings, presets[0], presets[1:])
     model, optim, loader = settings.model, settings.optim, settings.loader
     if args.horizon is not None:
         model.imag_horizon = args.horizon
@@ -153,12 +154,13 @@ def online_ratio(presets: list[str], args: argparse.Namespace, device: torch.dev
     from mlflow.tracking import MlflowClient
 
     from dreamstream.settings import load_settings
+    from dreamstream.train.loop.settings import TrainSettings
     from dreamstream.train.loop.trainer import Trainer
 
     with tempfile.TemporaryDirectory(prefix="bench-online-") as tmp:
         overrides = [f"train.steps={2 * args.steps}", f"train.log_interval={args.steps}", "train.gif_interval=0",
                      f"train.mlflow_tracking_uri={tmp}/mlflow.db", f"train.device={device}"]
-        settings, preset = load_settings(presets[0], presets[1:], overrides)
+        settings, preset = load_settings(TrainSettings, presets[0], presets[1:], overrides)
         trainer = Trainer(settings, f"{tmp}/run", preset=preset, progress=False)
         trainer.run()
         assert trainer.result is not None

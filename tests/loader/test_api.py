@@ -12,16 +12,16 @@ import webdataset as wds
 from dreamstream.config import ConfigError, from_dict
 from dreamstream.datasets import Dataset
 from dreamstream.datasets.loader import LoaderConfig, make_loader, to_device
-from dreamstream.settings import Settings
+from dreamstream.train.loop.settings import TrainSettings
 
 
 def test_loader_settings_are_typed_and_checked():
-    settings = from_dict(Settings, {"loader": {"batch_size": 8, "mode": "windows", "follow": True}})
+    settings = from_dict(TrainSettings, {"loader": {"batch_size": 8, "mode": "windows", "follow": True}})
     assert settings.loader == LoaderConfig(batch_size=8, mode="windows", follow=True)
     with pytest.raises(ConfigError, match="did you mean 'seq_len'"):
-        from_dict(Settings, {"loader": {"seqlen": 8}})
+        from_dict(TrainSettings, {"loader": {"seqlen": 8}})
     with pytest.raises(ConfigError, match="'tbtt'"):
-        from_dict(Settings, {"loader": {"mode": "tbt"}})
+        from_dict(TrainSettings, {"loader": {"mode": "tbt"}})
     with pytest.raises(ValueError, match="batch_size"):
         LoaderConfig(batch_size=2, workers=4)
     with pytest.raises(ValueError, match="seq_len=0"):

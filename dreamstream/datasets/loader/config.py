@@ -1,6 +1,6 @@
 """LoaderConfig: every setting of the streaming loader, typed, with its default and what it does.
 
-It is the `loader:` section of the root settings (dreamstream.settings); docs/loader.md explains each
+It is the `loader:` section of the presets (dreamstream.settings.SECTIONS); docs/loader.md explains each
 field with advice for small (2-core) and large machines.
 """
 

@@ -11,9 +11,12 @@ import argparse
 import logging
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dreamstream.datasets.storage import resolve_location
+
+if TYPE_CHECKING:
+    from dreamstream.train.loop.settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ def flag_values(args: argparse.Namespace) -> dict[str, Any]:
     return {"train": train}
 
 
-def run_folder(settings, preset: str, args: argparse.Namespace) -> str:
+def run_folder(settings: TrainSettings, preset: str, args: argparse.Namespace) -> str:
     if args.run:
         return args.run.rstrip("/")
     name = settings.train.name
@@ -67,10 +70,11 @@ def run(args: argparse.Namespace) -> int:
     from dreamstream.errors import UserError
     from dreamstream.settings import load_settings, settings_from_dict
     from dreamstream.train.loop.run_folder import read_run_file
+    from dreamstream.train.loop.settings import TrainSettings
     from dreamstream.train.loop.trainer import Trainer
 
     flags = flag_values(args)
-    settings, preset = load_settings(args.env, args.preset, args.overrides, flags)
+    settings, preset = load_settings(TrainSettings, args.env, args.preset, args.overrides, flags)
     run = run_folder(settings, preset, args)
     if args.resume:
         stored = read_run_file(run)
@@ -79,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         data = stored["settings"]
         for text in args.overrides:
             data = config.merge(data, config.parse_override(text))
-        settings, preset = settings_from_dict(config.merge(data, flags)), stored.get("preset", "")
+        settings, preset = settings_from_dict(TrainSettings, config.merge(data, flags)), stored.get("preset", "")
     if settings.train.offline and not settings.train.data:
         raise UserError("--offline needs --data URL (a dataset or corpus to train from)")
     if not settings.train.offline:  # an unknown env fails here, before a run folder exists

@@ -19,7 +19,7 @@ from dreamstream.collect.collector import Collector
 from dreamstream.datasets import Dataset
 from dreamstream.datasets.spec import EpisodeSpec
 from dreamstream.errors import UserError
-from dreamstream.settings import Settings
+from dreamstream.train.loop.settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,8 @@ def committed_steps(data: str) -> int:
 class OnlineCollection:
     """The collectors of one online run, writing to `data` and acting with the snapshots in `snapshots`."""
 
-    def __init__(self, settings: Settings, data: str, snapshots: str, preset: str, run: str, restarts: int) -> None:
+    def __init__(self, settings: TrainSettings, data: str, snapshots: str, preset: str, run: str,
+                 restarts: int) -> None:
         self.cfg = settings.train
         self.data = data
         collect = dataclasses.replace(settings.collect, policy=snapshots, wait_for_snapshot=True, steps=None,
