@@ -6,7 +6,8 @@ Online, it starts collector workers that act with the policy snapshots it publis
 prefill, and streams the growing dataset in follow mode. Offline, it starts no collector and reads a
 fixed corpus in epochs. A run lives in one folder (any fsspec URL; its layout: run_folder.py).
 The parts it drives each have their module: online.py (collectors), learner.py (one step), runtime.py
-(device, threads, RNG), checkpoint.py and snapshot.py (what it publishes), evaluation.py, metrics.py.
+(device, threads, RNG), evaluation.py, metrics.py; what it publishes (checkpoints, policy snapshots) is
+written by dreamstream.versioned and train/model/policy_snapshot.py.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from dreamstream.datasets import Dataset
 from dreamstream.datasets.loader import make_loader, to_device
 from dreamstream.errors import UserError
 from dreamstream.tracking import MlflowRun
-from dreamstream.train.loop.checkpoint import VersionedFiles
 from dreamstream.train.loop.evaluation import Evaluator
 from dreamstream.train.loop.learner import Learner
 from dreamstream.train.loop.metrics import IntervalMetrics, metrics_to_floats
@@ -44,8 +44,10 @@ from dreamstream.train.loop.runtime import (
     size_torch_threads,
 )
 from dreamstream.train.loop.settings import TrainSettings
-from dreamstream.train.loop.snapshot import export_policy
 from dreamstream.train.model.agent import Agent
+from dreamstream.train.model.policy_snapshot import export_policy
+from dreamstream.versioned.files import VersionedFiles
+from dreamstream.versioned.formats import checkpoint_payload
 
 log = logging.getLogger(__name__)
 
@@ -215,15 +217,8 @@ class Trainer:
     # -- checkpoints -----------------------------------------------------------------------------------------
 
     def save_checkpoint(self) -> None:
-        payload = {
-            "learner": self.learner.state_dict(),
-            "loader": self.loader.state_dict(),
-            "rng": rng_state(),
-            "step": self.learner.step,
-            # what a reader needs to rebuild the agent without the run folder (dreamstream dream)
-            "spec": self.agent.spec.to_json(),
-            "model_config": config_lib.to_dict(self.settings.model),
-        }
+        payload = checkpoint_payload(self.learner.step, self.learner.state_dict(), self.loader.state_dict(),
+                                     rng_state(), self.agent.spec, config_lib.to_dict(self.settings.model))
         url = self.checkpoints.save(payload, self.learner.step)
         self._checkpoint_step = self.learner.step
         log.info("checkpoint %s", url)
