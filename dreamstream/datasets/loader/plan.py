@@ -4,6 +4,12 @@ The samplers (tbtt.py, windows.py) plan every batch from the metadata in the com
 chunk index, steps) without touching shard bytes; the executor (executor.py) then fetches the shards the
 plans name and copies the planned rows. Planning from metadata is what makes batch counts computable
 ahead (equal on every rank), epochs resumable (re-plan, skip) and runs reproducible on any store.
+
+The samplers play chunks, not whole episodes: every committed chunk is used, of complete and of partial
+episodes alike (dreamstream.datasets.episodes: follow mode must see growing episodes, and a damaged
+episode's chunks are real rows). They plan shard by shard as shards arrive, so they keep no episode
+index; they follow its rule for an episode's order: a chunk continues only into the chunk at `next_place`
+(same episode, next chunk index), and where that chunk is not buffered the state resets.
 """
 
 from __future__ import annotations
@@ -49,6 +55,11 @@ class ChunkRef:
     def place(self) -> tuple[str, int]:
         """Position in its episode: (episode, chunk index)."""
         return self.episode, self.chunk
+
+    @property
+    def next_place(self) -> tuple[str, int] | None:
+        """The place of the chunk this one continues into; None at the episode's end (`is_last`)."""
+        return None if self.is_last else (self.episode, self.chunk + 1)
 
 
 def chunk_refs(record: CommitRecord) -> list[ChunkRef]:

@@ -80,7 +80,7 @@ class TbttSampler:
             self._add(record)
 
     def _held(self, ref: ChunkRef) -> bool:
-        before = (ref.episode, ref.chunk - 1)
+        before = (ref.episode, ref.chunk - 1)  # the place whose next_place this chunk is
         return ref.chunk > 0 and (before in self.playing or before in self.pool_places)
 
     def _draw(self) -> ChunkRef | None:
@@ -118,8 +118,8 @@ class TbttSampler:
             if not self.playing[previous.place]:
                 del self.playing[previous.place]
         nxt = None
-        if previous is not None and not previous.is_last:
-            following = (previous.episode, previous.chunk + 1)
+        following = None if previous is None else previous.next_place
+        if following is not None:
             if following not in self.pool_places:
                 self._fill()
             if following in self.pool_places:

@@ -95,7 +95,7 @@ class WindowSampler:
                 t += length
                 if t >= self.seq_len:
                     break
-                following = None if ref.is_last else self.places.get((ref.episode, ref.chunk + 1))
+                following = None if ref.next_place is None else self.places.get(ref.next_place)
                 if following is not None:
                     ref, offset, reset = following, 0, False
                     plan.count("chunks_continued")
