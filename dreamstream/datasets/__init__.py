@@ -1,6 +1,7 @@
 """The episode dataset format (docs/format.md): spec, card, writer, reader. Imports no other part."""
 
 from dreamstream.datasets.card import FORMAT, FORMAT_VERSION, DatasetCard
+from dreamstream.datasets.episodes import Episode, EpisodeIndex
 from dreamstream.datasets.errors import DatasetError
 from dreamstream.datasets.reader import Chunk, Dataset, decode_chunk, decode_sample
 from dreamstream.datasets.records import CommitRecord, SampleRow
@@ -17,6 +18,8 @@ __all__ = [
     "Dataset",
     "DatasetCard",
     "DatasetError",
+    "Episode",
+    "EpisodeIndex",
     "EpisodeSpec",
     "EpisodeWriter",
     "FieldSpec",
