@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dreamstream.arguments import add_set_argument
+
 log = logging.getLogger("dreamstream.bench")
 
 
@@ -28,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="alternating repeats; the best of each is kept")
     parser.add_argument("--worker-steps", type=int, help="steps per worker in the multi-process runs (default --steps)")
     parser.add_argument("--no-workers", action="store_true", help="skip the multi-process runs")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    add_set_argument(parser, "env.grayscale=true")
     parser.add_argument("--dir", help="local folder for the written datasets (default: a temporary folder)")
 
 

@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from dreamstream.arguments import add_progress_arguments, add_set_argument
 from dreamstream.collect.config import CollectConfig, EnvConfig
 from dreamstream.datasets.storage import resolve_location
 from dreamstream.datasets.writer import WriterConfig
@@ -52,16 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", help="random (default), expert (MiniGrid), or else the location of a run's "
                                          "snapshots (a path or URL holding latest.json)")
     parser.add_argument("--seed", type=int, help="base seed (collect.seed)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a setting, e.g. env.grayscale=true or data.shard_max_age_s=5 (repeatable)")
+    add_set_argument(parser, "env.grayscale=true or data.shard_max_age_s=5")
     parser.add_argument("--description", default="", help="description for a new dataset's card")
     parser.add_argument("--mlflow", metavar="URI", help="log episode return/length and steps/s to this MLflow store")
     parser.add_argument("--mlflow-run", metavar="RUN_ID", help="attach the metrics to this existing MLflow run")
-    progress = parser.add_mutually_exclusive_group()
-    progress.add_argument("--progress", dest="progress", action="store_true", default=None,
-                          help="always show a progress bar")
-    progress.add_argument("--no-progress", dest="progress", action="store_false",
-                          help="plain log lines even on a terminal")
+    add_progress_arguments(parser)
 
 
 def flag_values(args: argparse.Namespace) -> dict[str, Any]:

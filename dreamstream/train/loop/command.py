@@ -13,6 +13,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
+from dreamstream.arguments import add_progress_arguments, add_set_argument
 from dreamstream.datasets.storage import resolve_location
 
 if TYPE_CHECKING:
@@ -33,13 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="run name (default: <preset>-<UTC time>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run/--name from its checkpoint")
     parser.add_argument("--device", help="cpu, cuda, cuda:N (train.device)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one setting, e.g. --set model.deter=256 (repeatable)")
-    progress = parser.add_mutually_exclusive_group()
-    progress.add_argument("--progress", dest="progress", action="store_true", default=None,
-                          help="always show a progress bar")
-    progress.add_argument("--no-progress", dest="progress", action="store_false",
-                          help="plain log lines even on a terminal")
+    add_set_argument(parser, "model.deter=256")
+    add_progress_arguments(parser)
 
 
 def flag_values(args: argparse.Namespace) -> dict[str, Any]:
