@@ -219,8 +219,10 @@ def test_a_bad_first_snapshot_is_an_error_or_waited_out(tmp_path, spec, caplog):
 
 def test_a_snapshot_for_another_env_is_an_error_at_start_even_when_waiting(tmp_path, spec):
     publish(tmp_path, make_env(EnvConfig(id="CartPole-v1")).episode_spec, version=1)
-    with pytest.raises(UserError, match="does not match the env"):
+    with pytest.raises(UserError, match="does not match the env") as raised:
         SnapshotPolicy(str(tmp_path), spec, wait=True)
+    message = str(raised.value)  # how the snapshot's spec differs, each difference naming both sides
+    assert "extra field 'vector'" in message and "action {'kind': 'discrete', 'n': 2}, not" in message
 
 
 def test_not_a_snapshot(tmp_path, spec):
