@@ -275,9 +275,9 @@ def spec_difference(want: EpisodeSpec, got: EpisodeSpec) -> str:
     for name in sorted(set(want.observations) | set(got.observations)):
         a, b = want.observations.get(name), got.observations.get(name)
         if a is None:
-            diffs.append(f"extra field {name!r}")
+            diffs.append(f"extra field {name!r} ({_describe(b)})")
         elif b is None:
-            diffs.append(f"no field {name!r}")
+            diffs.append(f"no field {name!r} ({_describe(a)})")
         elif a != b:
             diffs.append(f"field {name!r} is {_describe(b)}, not {_describe(a)}")
     if want.action != got.action:

@@ -161,5 +161,6 @@ def test_snapshot_for_another_env_is_refused(tmp_path, capsys, wait):
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "does not match the env" in err
-    assert "extra field 'vector'" in err and "no field 'grid'" in err and "policy-000003.pt" in err  # both specs
+    assert "extra field 'vector' (vector float32 [4])" in err and "policy-000003.pt" in err  # both specs, shapes
+    assert "no field 'grid' (categorical uint8 [7, 7, 3]" in err
     assert not root.exists()

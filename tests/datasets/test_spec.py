@@ -56,5 +56,6 @@ def test_spec_difference_names_every_difference_and_is_empty_for_equal_specs():
     assert spec_difference(want, want) == ""
     assert spec_difference(want, got) == (
         "field 'grid' is categorical uint8 [2, 3] classes [11, 6, 4], not categorical uint8 [2, 3] classes "
-        "[11, 6, 3]; no field 'x'; extra field 'y'; action {'kind': 'discrete', 'n': 3}, not "
+        "[11, 6, 3]; no field 'x' (vector float32 [3]); extra field 'y' (vector float32 [3]); "
+        "action {'kind': 'discrete', 'n': 3}, not "
         "{'kind': 'discrete', 'n': 7}")
