@@ -13,6 +13,10 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event
+from typing import Any
 
 from dreamstream.collect.loop import collect_loop
 from dreamstream.collect.protocol import PROGRESS_SECONDS, Done, Failed, Message, Report, WorkerTask
@@ -26,7 +30,7 @@ log = logging.getLogger(__name__)
 class _Reporter:
     """The worker's end of the pipe: finished episodes and rows batched into one Report per PROGRESS_SECONDS."""
 
-    def __init__(self, index: int, conn) -> None:
+    def __init__(self, index: int, conn: Connection) -> None:
         self.index, self.conn = index, conn
         self.shards = 0  # committed by this worker so far
         self._rows = 0  # rows collected so far (as the loop last said)
@@ -53,8 +57,10 @@ class _Reporter:
         self._sent_at, self._sent_rows = time.monotonic(), self._rows
 
 
-def worker_main(task: WorkerTask, conn, stop_event, budget) -> None:
-    """Entry point of a worker process: never raises; sends Reports, then Done or Failed (see protocol)."""
+def worker_main(task: WorkerTask, conn: Connection, stop_event: Event, budget: Any) -> None:
+    """Entry point of a worker process: never raises; sends Reports, then Done or Failed (see protocol).
+
+    `budget` is the shared signed integer of protocol.py (a multiprocessing Value, read as `budget.value`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent coordinates Ctrl-C (it reaches the whole group)
     terminated = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: terminated.set())
@@ -72,7 +78,7 @@ def worker_main(task: WorkerTask, conn, stop_event, budget) -> None:
     _exit_now(conn, 0)
 
 
-def _collect(task: WorkerTask, reporter: _Reporter, stopping, budget) -> float:
+def _collect(task: WorkerTask, reporter: _Reporter, stopping: Callable[[], bool], budget: Any) -> float:
     """Build the envs, policy and writer, run the loop to the end, commit; -> seconds spent in the loop."""
     from dreamstream.collect.envs import make_env
     from dreamstream.collect.policies import make_policy
@@ -123,7 +129,7 @@ def _collect(task: WorkerTask, reporter: _Reporter, stopping, budget) -> float:
     return loop_seconds
 
 
-def _exit_now(conn, code: int) -> None:
+def _exit_now(conn: Connection, code: int) -> None:
     """Leave without interpreter teardown (torch's takes about a second): everything is committed already."""
     conn.close()
     logging.shutdown()
