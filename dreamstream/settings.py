@@ -4,8 +4,9 @@ Each command declares the sections it reads as a dataclass of sections (`collect
 each section is declared beside the code that reads it) and passes that class here, so a command
 imports the configs of its own parts only: `dreamstream collect` never imports the trainer's. Presets
 are shared by every command and may hold any section in SECTIONS; a command reads the ones it declares
-and leaves the others alone. Within a section it reads, an unknown or mistyped key is an error that
-names it (dreamstream.config).
+and leaves the others alone. A `--set` is aimed at one command, so one for a section that command
+does not read is an error; within a section it reads, an unknown or mistyped key is an error that names
+it (dreamstream.config).
 """
 
 from __future__ import annotations
@@ -55,7 +56,18 @@ def load_settings(sections: type[T], env: str, presets: Sequence[str] = (), over
         for name in presets:
             data = config.merge(data, config.read_preset(name))
         for text in overrides:
-            data = config.merge(data, config.parse_override(text))
+            override = config.parse_override(text)
+            _check_read(sections, override, text)
+            data = config.merge(data, override)
         return settings_from_dict(sections, config.merge(data, values or {})), preset
     except config.ConfigError as exc:
         raise UserError(f"{where}: {exc}") from exc
+
+
+def _check_read(sections: type, override: dict[str, Any], text: str) -> None:
+    """A `--set` for a known section that `sections` leaves out would change nothing: say so instead."""
+    names = [f.name for f in dataclasses.fields(sections)]
+    for key in override:
+        if key in SECTIONS and key not in names:
+            raise config.ConfigError(f"--set {text}: this command does not read the {key!r} section "
+                                     f"(it reads {', '.join(names)})")

@@ -26,11 +26,19 @@ def test_sections_are_what_training_reads_and_collect_reads_some_of_them():
 
 def test_collect_takes_its_sections_of_a_preset_and_leaves_the_others(monkeypatch):
     monkeypatch.delenv(smoke.ENV_VAR, raising=False)
-    collect, preset = load_settings(CollectSettings, "atari_pong", overrides=["model.deter=3", "data.chunk_steps=7"],
+    collect, preset = load_settings(CollectSettings, "atari_pong", overrides=["data.chunk_steps=7"],
                                     values={"collect": {"workers": 3}})
     train, _ = load_settings(TrainSettings, "atari_pong")
-    assert preset == "atari_pong" and collect.env == train.env
+    assert preset == "atari_pong" and collect.env == train.env  # the preset's model/train sections are left alone
     assert collect.data.chunk_steps == 7 and collect.collect.workers == 3
+
+
+def test_a_set_for_a_section_the_command_does_not_read_is_an_error():
+    with pytest.raises(UserError, match=r"--set model.deter=3: this command does not read the 'model' section "
+                                        r"\(it reads env, collect, data\)"):
+        load_settings(CollectSettings, "atari_pong", overrides=["model.deter=3"])
+    train, _ = load_settings(TrainSettings, "atari_pong", overrides=["model.deter=3"])
+    assert train.model.deter == 3
 
 
 def test_an_unknown_section_or_key_is_named_for_every_command():

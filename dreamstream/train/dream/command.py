@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     from dreamstream.datasets import Dataset
     from dreamstream.errors import UserError
-    from dreamstream.train.dream.api import load_model
+    from dreamstream.train.dream.load import load_model
     from dreamstream.train.dream.report import write_report
     from dreamstream.train.loop.runtime import size_torch_threads
 

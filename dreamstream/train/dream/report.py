@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from dreamstream.datasets.reader import Dataset
-from dreamstream.train.dream.api import DreamModel, Latents, load_episode, prediction_errors
+from dreamstream.train.dream.episodes import load_episode, prediction_errors
+from dreamstream.train.dream.latents import Latents
+from dreamstream.train.dream.model import DreamModel
 from dreamstream.train.dream.video import drawable, dream_frames, dream_strip, write_gif, write_png
 from dreamstream.train.dream.window import DEFAULT_HORIZON, dream_window
 
