@@ -5,6 +5,7 @@ from dreamstream.datasets.episodes import Episode, EpisodeIndex
 from dreamstream.datasets.errors import DatasetError
 from dreamstream.datasets.reader import Chunk, Dataset, decode_chunk, decode_sample
 from dreamstream.datasets.records import CommitRecord, SampleRow
+from dreamstream.datasets.selection import EpisodeData, Episodes
 from dreamstream.datasets.spec import ActionSpec, EpisodeSpec, FieldSpec, SpecError, spec_from_spaces
 from dreamstream.datasets.tar import tar_samples
 from dreamstream.datasets.writer import EpisodeWriter, WriterConfig
@@ -19,7 +20,9 @@ __all__ = [
     "DatasetCard",
     "DatasetError",
     "Episode",
+    "EpisodeData",
     "EpisodeIndex",
+    "Episodes",
     "EpisodeSpec",
     "EpisodeWriter",
     "FieldSpec",

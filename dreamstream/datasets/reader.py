@@ -18,7 +18,7 @@ import numpy as np
 
 from dreamstream.datasets.card import CARD_NAME, DatasetCard, read_card
 from dreamstream.datasets.codec import JSON, CodecError, check_suffix, decode_array
-from dreamstream.datasets.episodes import EpisodeIndex
+from dreamstream.datasets.episodes import Episode, EpisodeIndex
 from dreamstream.datasets.errors import DatasetError, ReadError, StoreError
 from dreamstream.datasets.records import (
     INDEX,
@@ -29,6 +29,7 @@ from dreamstream.datasets.records import (
     parse_meta,
     parse_record,
 )
+from dreamstream.datasets.selection import Bounds, Episodes, select
 from dreamstream.datasets.spec import FLAGS, REWARD, EpisodeSpec
 from dreamstream.datasets.storage import list_names, open_fs, read_options
 from dreamstream.datasets.tar import tar_samples
@@ -262,16 +263,53 @@ class Dataset:
         for record in self.records() if records is None else records:
             yield from self.read_shard(record, verify=verify)
 
+    def episodes(self, *, policy: str | None = None, versions: Bounds | None = None,
+                 returns: Bounds | None = None, lengths: Bounds | None = None, outcome: str = "complete",
+                 fields: set[str] | None = None, verify: bool = True) -> Episodes:
+        """The episodes that pass the filters (selection.select; complete ones by default), planned from
+        freshly listed commit records: no shard is read until an episode's arrays are asked for, and then
+        only the shards holding it. `fields`: decode only these (plus the reward and flags)."""
+        records = self.records()
+        chosen = select(EpisodeIndex(records), policy=policy, versions=versions, returns=returns,
+                        lengths=lengths, outcome=outcome)
+        return Episodes(chosen, EpisodeChunks(self, records, fields, verify))
+
     def episode(self, episode: str) -> dict[str, np.ndarray]:
-        """All rows of one episode, its committed chunks joined in chunk order (datasets.episodes). Reads only
+        """All rows of one episode (complete or not), its committed chunks joined in chunk order. Reads only
         the shards that hold it, and decodes only its chunks."""
-        records = {record.name: record for record in self.records()}
-        index = EpisodeIndex(records.values())
+        records = self.records()
+        index = EpisodeIndex(records)
         if episode not in index:
             raise DatasetError(f"episode {episode!r} is not in this dataset", root=self.url)
-        chunks = index[episode].chunks
-        keys = {chunk.key for chunk in chunks}
-        decoded = {(shard, chunk.key): chunk.arrays for shard in index[episode].shards
-                   for chunk in self.iter_shard(records[shard], keys=keys)}
-        parts = [decoded[(chunk.shard, chunk.key)] for chunk in chunks]
-        return {name: np.concatenate([part[name] for part in parts]) for name in self.spec.fields}
+        (data,) = Episodes([index[episode]], EpisodeChunks(self, records))
+        return data.arrays
+
+
+class EpisodeChunks:
+    """Decoded chunks of index entries, holding the members of the last shard read (split, undecoded): the
+    episodes of a selection come in commit order, so consecutive ones that share a shard read it once.
+
+    `reads` counts the shards fetched.
+    """
+
+    def __init__(self, dataset: Dataset, records: Iterable[CommitRecord], fields: set[str] | None = None,
+                 verify: bool = True):
+        self.dataset, self.fields, self.verify = dataset, fields, verify
+        self.records = {record.name: record for record in records}
+        self.reads = 0
+        self._held: tuple[str, dict[str, dict[str, Any]], dict[str, SampleRow]] | None = None
+
+    def _shard(self, name: str) -> tuple[dict[str, dict[str, Any]], dict[str, SampleRow]]:
+        if self._held is None or self._held[0] != name:
+            self._held = None  # let the previous shard's bytes go before the next one is fetched
+            record = self.records[name]
+            samples = split_shard(self.dataset.shard_bytes(record, verify=self.verify), record, self.dataset.url)
+            self.reads += 1
+            self._held = (name, samples, {row.key: row for row in record.samples})
+        return self._held[1], self._held[2]
+
+    def chunk_arrays(self, episode: Episode) -> Iterator[dict[str, np.ndarray]]:
+        for chunk in episode.chunks:
+            samples, rows = self._shard(chunk.shard)
+            yield decode_chunk(samples[chunk.key], rows[chunk.key], self.dataset.spec,
+                               self.records[chunk.shard].shard_path, self.fields)
