@@ -5,6 +5,7 @@ from dreamstream.datasets.episodes import Episode, EpisodeIndex
 from dreamstream.datasets.errors import DatasetError
 from dreamstream.datasets.reader import Chunk, Dataset, decode_chunk, decode_sample
 from dreamstream.datasets.records import CommitRecord, SampleRow
+from dreamstream.datasets.scores import ReferenceScores, normalised_score
 from dreamstream.datasets.selection import EpisodeData, Episodes
 from dreamstream.datasets.spec import ActionSpec, EpisodeSpec, FieldSpec, SpecError, spec_from_spaces
 from dreamstream.datasets.tar import tar_samples
@@ -26,11 +27,13 @@ __all__ = [
     "EpisodeSpec",
     "EpisodeWriter",
     "FieldSpec",
+    "ReferenceScores",
     "SampleRow",
     "SpecError",
     "WriterConfig",
     "decode_chunk",
     "decode_sample",
+    "normalised_score",
     "spec_from_spaces",
     "tar_samples",
 ]

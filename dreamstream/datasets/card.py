@@ -13,6 +13,7 @@ import fsspec
 
 from dreamstream.datasets.errors import DatasetError
 from dreamstream.datasets.schema import Obj, SchemaError, describe, load_json, read_bounded
+from dreamstream.datasets.scores import ReferenceScores
 from dreamstream.datasets.spec import EpisodeSpec
 from dreamstream.datasets.storage import AlreadyExists, commit_bytes
 
@@ -42,6 +43,8 @@ class DatasetCard:
     creator: dict[str, Any] = field(default_factory=dict)
     created: str = ""
     lineage: dict[str, Any] | None = None
+    reference_scores: ReferenceScores | None = None
+    """Random and expert returns on the task (datasets.scores.normalised_score); a corpus recipe sets them."""
     format_version: int = FORMAT_VERSION
 
     @classmethod
@@ -53,6 +56,7 @@ class DatasetCard:
         return cls(spec=spec, env_id=env_id, creator=creator, created=_now(), **kwargs)
 
     def to_json(self) -> dict[str, Any]:
+        extra = {} if self.reference_scores is None else {"reference_scores": self.reference_scores.to_json()}
         return {
             "format": FORMAT,
             "version": self.format_version,
@@ -62,6 +66,7 @@ class DatasetCard:
             "creator": self.creator,
             "created": self.created,
             "lineage": self.lineage,
+            **extra,
         }
 
     @classmethod
@@ -86,6 +91,7 @@ class DatasetCard:
         lineage = obj.get("lineage", None)
         if lineage is not None:
             Obj(lineage, "lineage")
+        scores = obj.get("reference_scores", None)
         return cls(
             spec=EpisodeSpec.from_json(obj.get("spec"), "spec"),
             env_id=env.string("id", MAX_TEXT),
@@ -95,6 +101,7 @@ class DatasetCard:
             creator=obj.obj("creator", {}).value,
             created=obj.string("created", 64, default=""),
             lineage=lineage,
+            reference_scores=None if scores is None else ReferenceScores.from_json(scores),
             format_version=version,
         )
 

@@ -31,6 +31,7 @@ from dreamstream.datasets.records import (
 )
 from dreamstream.datasets.selection import Bounds, Episodes, select
 from dreamstream.datasets.spec import FLAGS, REWARD, EpisodeSpec
+from dreamstream.datasets.stats_file import STATS_NAME, StoredStats, read_stats
 from dreamstream.datasets.storage import list_names, open_fs, read_options
 from dreamstream.datasets.tar import tar_samples
 
@@ -168,6 +169,12 @@ class Dataset:
     @property
     def spec(self) -> EpisodeSpec:
         return self.card.spec
+
+    def stats(self) -> StoredStats | None:
+        """The statistics stored beside the card by `dreamstream stats ROOT --write` (read afresh, checked);
+        None if there are none."""
+        with _store(f"read {STATS_NAME}", self.url):
+            return read_stats(self.fs, self.root, self.url)
 
     def record_names(self) -> list[str]:
         """Names of the committed shards, freshly listed, sorted."""

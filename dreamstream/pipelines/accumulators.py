@@ -7,6 +7,7 @@ exactly; float moments use Chan's parallel update, so a merge of many shards los
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,9 @@ from dreamstream.datasets import EpisodeSpec, FieldSpec
 QUANTILES = (5, 25, 50, 75, 95)
 # Exact value counts are kept for up to this many distinct rewards (Atari's -1/0/1, MiniGrid's few values).
 MAX_DISTINCT = 256
+# Bins of the fixed histogram that holds rewards past MAX_DISTINCT, and the narrowest bin width (2**-60).
 FINE_BINS = 1024
+MIN_FINE_EXPONENT = -60
 # Row blocks for image sums: a uint32 sum of squared uint8 values is exact up to 66,051 rows.
 IMAGE_BLOCK = 32768
 # Rows per chunk whose pixels go into the value histogram (a sample: the moments use every pixel).
@@ -272,14 +275,84 @@ class ActionStats:
                 "below": self.hist[:, 0].tolist(), "above": self.hist[:, -1].tolist(), **self.moments.to_json()}
 
 
+class FineHistogram:
+    """Counts of values in FINE_BINS bins of width 2**exponent, aligned on multiples of that width: one
+    fixed-size array however many values, distinct values and merges it takes.
+
+    The exponent is a function of the range of the values seen only (`fine_exponent`), so the counts do
+    not depend on the order of updates and merges; a wider range merges neighbouring bins, exactly.
+    """
+
+    def __init__(self) -> None:
+        self.exponent: int | None = None  # None: no value yet
+        self.first = 0  # counts[i] holds the values in [(first + i) * w, (first + i + 1) * w), w = 2**exponent
+        self.counts = np.zeros(FINE_BINS, np.int64)
+        self.lo, self.hi = math.inf, -math.inf
+
+    def _moved(self, exponent: int, first: int) -> np.ndarray:
+        """These counts on the grid (exponent, first); the grid is at least as coarse and covers them."""
+        counts = np.zeros(FINE_BINS, np.int64)
+        if self.exponent is not None:
+            filled = np.flatnonzero(self.counts)
+            index = ((self.first + filled) >> (exponent - self.exponent)) - first
+            np.add.at(counts, index, self.counts[filled])
+        return counts
+
+    def _widen(self, lo: float, hi: float) -> None:
+        lo, hi = min(lo, self.lo), max(hi, self.hi)
+        exponent = fine_exponent(lo, hi)
+        first = math.floor(lo / 2.0**exponent)
+        self.counts = self._moved(exponent, first)
+        self.exponent, self.first, self.lo, self.hi = exponent, first, lo, hi
+
+    def add(self, values: np.ndarray, weights: np.ndarray | None = None) -> None:
+        if len(values) == 0:
+            return
+        self._widen(float(values.min()), float(values.max()))
+        assert self.exponent is not None
+        index = np.floor(values / 2.0**self.exponent).astype(np.int64) - self.first
+        self.counts += np.bincount(index, weights, minlength=FINE_BINS).astype(np.int64)
+
+    def merge(self, other: FineHistogram) -> None:
+        if other.exponent is None:
+            return
+        self._widen(other.lo, other.hi)
+        assert self.exponent is not None
+        self.counts += other._moved(self.exponent, self.first)
+
+    def rebin(self, edges: np.ndarray) -> np.ndarray:
+        """Counts in the bins between `edges`: each fine bin goes to the bin holding its centre."""
+        bins = len(edges) - 1
+        if self.exponent is None:
+            return np.zeros(bins, np.int64)
+        centres = (self.first + np.arange(FINE_BINS) + 0.5) * 2.0**self.exponent
+        index = np.clip(np.searchsorted(edges, centres, side="right") - 1, 0, bins - 1)
+        return np.bincount(index, weights=self.counts, minlength=bins).astype(np.int64)
+
+
+def fine_exponent(lo: float, hi: float) -> int:
+    """The smallest power of two whose aligned bins over [lo, hi] number at most FINE_BINS, and whose bin
+    indices stay exact integers (|value| / width under 2**52). Grows with the range, never shrinks."""
+    exponent = MIN_FINE_EXPONENT
+    if hi > lo:
+        exponent = max(exponent, math.frexp((hi - lo) / (FINE_BINS - 1))[1])
+    magnitude = max(abs(lo), abs(hi))
+    if magnitude > 0:
+        exponent = max(exponent, math.frexp(magnitude)[1] - 52)
+    while math.floor(hi / 2.0**exponent) - math.floor(lo / 2.0**exponent) >= FINE_BINS:
+        exponent += 1
+    return exponent
+
+
 class RewardStats:
     """Rewards of transitions: moments, and exact counts per distinct value while there are at most
-    MAX_DISTINCT of them; past that, fine histograms over each task's own range, re-binned at the end."""
+    MAX_DISTINCT of them; past that, one FineHistogram, re-binned over the rewards' range at the end.
+    Either way its size is bounded, however many chunks and distinct values it sees."""
 
     def __init__(self) -> None:
         self.moments = Moments(())
         self.values: dict[float, int] | None = {}
-        self.fine: list[tuple[float, float, np.ndarray]] = []
+        self.fine = FineHistogram()
         self.nonzero = 0
 
     def update(self, reward: np.ndarray) -> None:
@@ -288,41 +361,35 @@ class RewardStats:
         self.nonzero += int(np.count_nonzero(reward))
         if self.values is not None:
             values, counts = np.unique(reward, return_counts=True)
-            for v, c in zip(values.tolist(), counts.tolist(), strict=True):
-                self.values[v] = self.values.get(v, 0) + c
-            self._maybe_coarsen()
-        else:
-            self._add_fine(reward)
+            if len(values) > MAX_DISTINCT:  # past exact counts already: never build a dict this large
+                self._coarsen()
+            else:
+                for v, c in zip(values.tolist(), counts.tolist(), strict=True):
+                    self.values[v] = self.values.get(v, 0) + c
+                if len(self.values) > MAX_DISTINCT:
+                    self._coarsen()
+                return
+        self.fine.add(reward)
 
-    def _add_fine(self, reward: np.ndarray, weights: np.ndarray | None = None) -> None:
-        if len(reward) == 0:
-            return
-        lo, hi = float(reward.min()), float(reward.max())
-        hi = hi if hi > lo else lo + 1e-9
-        counts, _ = np.histogram(reward, bins=FINE_BINS, range=(lo, hi), weights=weights)
-        self.fine.append((lo, hi, counts.astype(np.int64)))
-
-    def _maybe_coarsen(self) -> None:
-        if self.values is not None and len(self.values) > MAX_DISTINCT:
-            values = np.array(list(self.values))
-            weights = np.array(list(self.values.values()))
-            self.values = None
-            self._add_fine(values, weights)
+    def _coarsen(self) -> None:
+        """Move the exact counts into the fine histogram and keep counting there."""
+        if self.values:
+            self.fine.add(np.array(list(self.values)), np.array(list(self.values.values())))
+        self.values = None
 
     def merge(self, other: RewardStats) -> None:
         self.moments.merge(other.moments)
         self.nonzero += other.nonzero
-        self.fine.extend(other.fine)
+        self.fine.merge(other.fine)
         if self.values is not None and other.values is not None:
             for v, c in other.values.items():
                 self.values[v] = self.values.get(v, 0) + c
-            self._maybe_coarsen()
-        elif other.values is not None:  # we are past exact counts: fold the other's counts in as fine bins
-            self._add_fine(np.array(list(other.values)), np.array(list(other.values.values())))
-        elif self.values is not None:
-            values, self.values = self.values, None
-            if values:
-                self._add_fine(np.array(list(values)), np.array(list(values.values())))
+            if len(self.values) > MAX_DISTINCT:
+                self._coarsen()
+            return
+        if other.values:  # we are past exact counts: fold the other's counts in as fine bins
+            self.fine.add(np.array(list(other.values)), np.array(list(other.values.values())))
+        self._coarsen()
 
     def to_json(self, bins: int = 40) -> dict[str, Any]:
         out: dict[str, Any] = {"nonzero": self.nonzero, **self.moments.to_json()}
@@ -336,13 +403,8 @@ class RewardStats:
         lo, hi = float(self.moments.min), float(self.moments.max)
         hi = hi if hi > lo else lo + 1e-9
         edges = np.linspace(lo, hi, bins + 1)
-        counts = np.zeros(bins, np.int64)
-        for flo, fhi, fine in self.fine:  # each fine bin goes to the coarse bin holding its centre
-            centres = flo + (np.arange(FINE_BINS) + 0.5) * (fhi - flo) / FINE_BINS
-            index = np.clip(np.searchsorted(edges, centres, side="right") - 1, 0, bins - 1)
-            counts += np.bincount(index, weights=fine, minlength=bins).astype(np.int64)
         out["edges"] = edges.tolist()
-        out["counts"] = counts.tolist()
+        out["counts"] = self.fine.rebin(edges).tolist()
         return out
 
 

@@ -526,6 +526,7 @@ def build(plan: Plan, runner: Runner, dry_run: bool = False) -> dict[str, Any]:
             first.spec, env_id=envs[0] if len(envs) == 1 else ",".join(envs),
             preset=presets[0] if len(presets) == 1 else "", env_config=first.env_config if len(envs) == 1 else {},
             description=recipe.description or f"corpus {recipe.name} ({name} split)",
+            reference_scores=recipe.reference_scores,
             lineage={**lineage, "split": name,
                      "expected": {"episodes": by_split[name]["episodes"], "steps": by_split[name]["steps"]}},
         )

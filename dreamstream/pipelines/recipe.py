@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 
 from dreamstream.config import ConfigError, from_dict, to_dict
+from dreamstream.datasets.scores import ReferenceScores
 from dreamstream.datasets.storage import resolve_location
 from dreamstream.errors import UserError
 
@@ -134,6 +135,9 @@ class Recipe:
     """Train/validation split."""
     seed: int = 0
     """Seed of every random choice (mixture sampling, split), so a recipe builds the same corpus again."""
+    reference_scores: ReferenceScores | None = None
+    """`{random: R, expert: E}`: returns of a random and an expert policy on the task, written to the
+    corpus card so that returns read as normalised scores (dreamstream.datasets.normalised_score)."""
 
 
 def _label_name(source: SourceConfig) -> None:
