@@ -1,0 +1,138 @@
+"""`export_minari`: the complete episodes of a dreamstream dataset as a Minari dataset (arrow format).
+
+Written with Minari's own storage API (MinariStorage.new, update_metadata, update_episodes,
+update_episode_metadata). The arrow format, not hdf5: Minari 0.5.3's hdf5 writer JPEG-encodes every
+uint8 array of 2 to 4 axes (MiniGrid's 7x7x3 grids too) but decodes JPEG only for image spaces of at
+least 32x32, so small categorical grids would come back as JPEG bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import gymnasium
+import minari
+from gymnasium.envs.registration import EnvSpec
+from minari.dataset.minari_dataset import parse_dataset_id
+from minari.dataset.minari_storage import MinariStorage
+from minari.namespace import create_namespace, list_local_namespaces
+from minari.storage.datasets_root_dir import get_dataset_path
+
+from dreamstream.datasets.card import DatasetCard
+from dreamstream.datasets.minari.rows import to_buffer
+from dreamstream.datasets.minari.spaces import action_space, observation_space
+from dreamstream.datasets.reader import Dataset
+from dreamstream.datasets.selection import Episodes
+from dreamstream.errors import UserError
+from dreamstream.redact import redact
+
+log = logging.getLogger(__name__)
+
+DATA_FORMAT = "arrow"
+METADATA_KEY = "dreamstream"
+"""The key of dreamstream's own facts in a Minari dataset's metadata (the card's env and provenance) and in
+each episode's metadata (its dreamstream episode id and policy), which import reads back."""
+ENV_PLUGINS = ("ale_py", "minigrid")
+"""Packages that register their env ids with gymnasium on import (ALE/..., MiniGrid-..., BabyAI-...)."""
+
+
+@dataclass(frozen=True)
+class Exported:
+    path: Path  # the Minari dataset's folder (holding data/)
+    episodes: int
+    steps: int
+    skipped: int  # partial episodes and episodes of a single row (no step to record)
+
+
+@contextlib.contextmanager
+def minari_root(root: str | os.PathLike | None) -> Iterator[None]:
+    """Minari reads its datasets root from MINARI_DATASETS_PATH; `root` (if given) is that root meanwhile."""
+    if root is None:
+        yield
+        return
+    before = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = os.fspath(Path(root).resolve())
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["MINARI_DATASETS_PATH"]
+        else:
+            os.environ["MINARI_DATASETS_PATH"] = before
+
+
+def env_spec_of(card: DatasetCard) -> EnvSpec | None:
+    """The registered gymnasium spec of the card's env, with the card's `make_kwargs`; None if unregistered.
+
+    It names the underlying env (what `recover_environment` makes); dreamstream's own preprocessing (frame
+    skip, resizing, MiniGrid's categorical view) is the card's env config, kept under METADATA_KEY.
+    """
+    for plugin in ENV_PLUGINS:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(plugin)
+    try:
+        spec = gymnasium.spec(card.env_id)
+    except gymnasium.error.Error:
+        return None
+    make_kwargs = card.env_config.get("make_kwargs") or {}
+    return dataclasses.replace(spec, kwargs={**spec.kwargs, **make_kwargs})
+
+
+def export_minari(url: str, dataset_id: str, out: str | os.PathLike | None = None) -> Exported:
+    """Write the complete episodes of the dataset at `url` as Minari dataset `dataset_id` under the Minari
+    datasets root `out` (default: Minari's own, MINARI_DATASETS_PATH or ~/.minari/datasets)."""
+    try:
+        parse_dataset_id(dataset_id)
+    except (ValueError, AssertionError) as exc:
+        raise UserError(f"--dataset-id {dataset_id!r} is not a Minari id (NAMESPACE/ENV/NAME-vN): {exc}") from None
+    dataset = Dataset(url)
+    card = dataset.card
+    episodes = dataset.episodes()
+    skipped = len(dataset.episodes(outcome="partial"))
+    with minari_root(out):
+        path = get_dataset_path(dataset_id)
+        if path.exists():
+            raise UserError(f"a Minari dataset {dataset_id!r} already exists at {path}")
+        namespace = parse_dataset_id(dataset_id)[0]
+        if namespace is not None and namespace not in list_local_namespaces():
+            create_namespace(namespace)
+        (path / "data").mkdir(parents=True)
+        try:
+            kept = _write(path / "data", dataset_id, dataset, card, episodes)
+        except BaseException:
+            shutil.rmtree(path)  # no half-written dataset under the id
+            raise
+    skipped += len(episodes) - len(kept)
+    if skipped:
+        log.info("left out %d partial or single-row episodes", skipped)
+    return Exported(path=path, episodes=len(kept), steps=sum(e.steps - 1 for e in kept), skipped=skipped)
+
+
+def _write(data_path: Path, dataset_id: str, dataset: Dataset, card: DatasetCard, episodes: Episodes) -> list:
+    """The Minari dataset's files in `data_path`; -> the episodes written (complete, two rows or more)."""
+    storage = MinariStorage.new(data_path, observation_space=observation_space(card.spec),
+                                action_space=action_space(card.spec.action), env_spec=env_spec_of(card),
+                                data_format=DATA_FORMAT)
+    kept = [e for e in episodes if e.steps >= 2]  # a single row holds no step
+    policies = sorted({p for e in kept for p in e.entry.policies})
+    storage.update_metadata({
+        "dataset_id": dataset_id,
+        "minari_version": minari.__version__,
+        "algorithm_name": "dreamstream policies " + ", ".join(policies),
+        "description": card.description or f"exported from the dreamstream dataset {redact(dataset.url)}",
+        METADATA_KEY: {"env_id": card.env_id, "preset": card.preset, "env_config": card.env_config,
+                       "fields": list(card.spec.observations), "source": redact(dataset.url)},
+    })
+    storage.update_episodes(to_buffer(e.arrays, card.spec, i) for i, e in enumerate(kept))
+    storage.update_episode_metadata(
+        [{METADATA_KEY: {"episode": e.id, "policy": e.policy, "policy_version": e.policy_version}} for e in kept],
+        range(len(kept)))
+    return kept
