@@ -15,6 +15,8 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("dreamstream.pipelines.commands.validate", "check a dataset's card, commit records and shards"),
     "inspect": ("dreamstream.datasets.commands.inspect", "summarise a dataset: shards, episodes, steps, returns"),
+    "export": ("dreamstream.datasets.commands.export", "write a dataset's episodes in another format (Minari)"),
+    "import": ("dreamstream.datasets.commands.import_", "read a Minari dataset into a new dataset"),
     "train": ("dreamstream.train.loop.command", "train DreamerV2 online (with collectors) or offline (from a corpus)"),
     "dream": ("dreamstream.train.dream.command", "a trained world model's reconstructions and open-loop dreams of "
               "an episode"),
