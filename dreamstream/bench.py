@@ -15,6 +15,7 @@ from dreamstream import smoke
 TARGETS: dict[str, str] = {
     "format": "dreamstream.datasets.bench",
     "loader": "dreamstream.datasets.loader.bench",
+    "episodes": "dreamstream.datasets.episode_bench",
     "stats": "dreamstream.pipelines.bench",
     "collect": "dreamstream.collect.bench",
     "train": "dreamstream.train.bench",
@@ -25,6 +26,7 @@ TARGETS: dict[str, str] = {
 SMOKE_CAPS: dict[str, dict[str, object]] = {
     "format": {"frames": 600},
     "loader": {"frames": 1_000, "repeats": 1, "batch_size": 4, "seq_len": 16},
+    "episodes": {"episodes": 6, "steps": 50, "chunk_steps": 20, "shard_mib": 0.2, "repeats": 1},
     "stats": {"mib": 2, "shard_mib": 1, "workers": "1", "repeats": 1},
     "collect": {"steps": 300, "worker_steps": 200, "repeats": 1},
     "train": {"steps": 2, "warmup": 1, "batch": 2, "length": 8},
