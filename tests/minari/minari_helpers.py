@@ -20,13 +20,13 @@ from dreamstream.collect.policies import make_policy
 from dreamstream.datasets import DatasetCard, EpisodeWriter, WriterConfig
 
 
-def collect(root: str, env_config: EnvConfig, steps: int, preset: str = "") -> None:
+def collect(root: str, env_config: EnvConfig, steps: int, preset: str = "", **card: object) -> None:
     """The workers' loop in this process (real env, random policy, real writer), the card as the collector
     writes it (env config included)."""
     env_config = resolve(env_config)
     env = make_env(env_config)
     card = DatasetCard.create(env.episode_spec, env_id=env_config.id, preset=preset,
-                              env_config=dataclasses.asdict(env_config))
+                              env_config=dataclasses.asdict(env_config), **card)
     with EpisodeWriter(root, card, WriterConfig(chunk_steps=50)) as writer:
         collect_loop([env], make_policy("random", env.episode_spec, seed=0),
                      lambda row, slot, name, version: writer.add_step(row, slot, name, version), [0],

@@ -9,6 +9,7 @@ from minari_helpers import cli, collect
 
 from dreamstream.collect.config import EnvConfig
 from dreamstream.datasets import Dataset
+from dreamstream.datasets.scores import ReferenceScores
 
 FAMILIES = {
     # dict observations: a categorical 7x7x3 view and a direction; random walks that time out or reach the goal
@@ -18,6 +19,7 @@ FAMILIES = {
     # a 3-vector observation and a Box action
     "pendulum": (EnvConfig(id="Pendulum-v1", time_limit=25), 100),
 }
+SCORES = ReferenceScores(random=-5.0, expert=1.5)
 JPEG_TOLERANCE = 6.0
 """Mean absolute error per pixel allowed on image fields: Minari stores image spaces as JPEG."""
 
@@ -26,7 +28,7 @@ def exported(tmp_path, minari_root, family: str) -> tuple[str, str, str]:
     """(original root, Minari id, imported root) for one family."""
     env_config, steps = FAMILIES[family]
     original, back = str(tmp_path / "original"), str(tmp_path / "back")
-    collect(original, env_config, steps, preset=f"{family}_test")
+    collect(original, env_config, steps, preset=f"{family}_test", reference_scores=SCORES)
     dataset_id = f"dreamstream/{family}/random-v0"
     code, out, err = cli("export", "minari", original, "--dataset-id", dataset_id, "--out", str(minari_root))
     assert code == 0, err
@@ -44,6 +46,7 @@ def test_round_trip_keeps_rows_boundaries_outcomes_and_env(tmp_path, minari_root
     assert list(copy.card.spec.observations) == list(source.card.spec.observations)
     assert (copy.card.env_id, copy.card.preset, copy.card.env_config) == \
         (source.card.env_id, source.card.preset, source.card.env_config)
+    assert copy.card.reference_scores == source.card.reference_scores == SCORES
     before, after = list(source.episodes()), list(copy.episodes())
     assert before and [e.steps for e in after] == [e.steps for e in before if e.steps >= 2]
     assert [(e.terminated, e.truncated) for e in after] == [(e.terminated, e.truncated) for e in before]
@@ -70,6 +73,7 @@ def test_the_minari_side_holds_n_plus_one_observations_and_the_env_spec(tmp_path
     complete = [e for e in source.episodes() if e.steps >= 2]
     assert ours.total_episodes == len(complete) and ours.total_steps == sum(e.steps - 1 for e in complete)
     assert ours.env_spec.id == source.card.env_id
+    assert (ours.storage.metadata["ref_min_score"], ours.storage.metadata["ref_max_score"]) == (-5.0, 1.5)
     for old, episode in zip(complete, ours.iterate_episodes(), strict=True):
         steps = old.steps - 1
         assert len(episode.actions) == len(episode.rewards) == steps

@@ -123,7 +123,9 @@ def _write(data_path: Path, dataset_id: str, dataset: Dataset, card: DatasetCard
                                 data_format=DATA_FORMAT)
     kept = [e for e in episodes if e.steps >= 2]  # a single row holds no step
     policies = sorted({p for e in kept for p in e.entry.policies})
+    scores = card.reference_scores
     storage.update_metadata({
+        **({} if scores is None else {"ref_min_score": scores.random, "ref_max_score": scores.expert}),
         "dataset_id": dataset_id,
         "minari_version": minari.__version__,
         "algorithm_name": "dreamstream policies " + ", ".join(policies),

@@ -9,7 +9,6 @@ every array is checked against the declared spaces (lengths, shapes, class range
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -21,12 +20,14 @@ import numpy as np
 from gymnasium.envs.registration import EnvSpec
 from minari.serialization import deserialize_space
 
-from dreamstream.datasets.card import MAX_TEXT, DatasetCard
+from dreamstream.datasets.card import CARD_NAME, MAX_TEXT, DatasetCard
 from dreamstream.datasets.errors import DatasetError
 from dreamstream.datasets.minari.export import METADATA_KEY, minari_root
 from dreamstream.datasets.minari.rows import from_episode
 from dreamstream.datasets.minari.spaces import spec_from_minari
+from dreamstream.datasets.records import INDEX, SHARDS
 from dreamstream.datasets.schema import SchemaError, load_json
+from dreamstream.datasets.scores import ReferenceScores
 from dreamstream.datasets.spec import MAX_DIM, MAX_FIELDS, MAX_NDIM, MAX_ROW_ELEMENTS, EpisodeSpec, SpecError
 from dreamstream.datasets.storage import open_fs
 from dreamstream.datasets.writer import EpisodeWriter, WriterConfig
@@ -37,6 +38,9 @@ MAX_EPISODES = 2**24
 MAX_EPISODE_BYTES = 2**32
 """Largest decoded episode accepted (declared steps x bytes per row): Minari decodes one episode whole."""
 DATA_FORMATS = ("arrow", "parquet", "hdf5")
+MAX_SPACE_DEPTH = 4
+MAX_SPACE_ELEMENTS = 4 * 2**24
+"""Most elements per step of a declared space (gymnasium allocates its bounds when it is deserialized)."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,7 @@ def read_metadata(data_path: Path) -> dict[str, Any]:
             if not isinstance(metadata.get(key), str):
                 raise SchemaError(key, "missing: the dataset must declare its spaces (dreamstream does not make "
                                        "the env its env_spec names to find them)")
-            _check_space(load_json(metadata[key].encode(), MAX_METADATA_BYTES), key, 0)
+            _check_space(load_json(metadata[key].encode(), MAX_METADATA_BYTES), key)
         if metadata.get("data_format") not in DATA_FORMATS:
             raise SchemaError("data_format", f"{metadata.get('data_format')!r} is not one of {DATA_FORMATS}")
         for key in ("dataset_id", "minari_version"):
@@ -89,18 +93,20 @@ def read_metadata(data_path: Path) -> dict[str, Any]:
     return metadata
 
 
-def _check_space(space: Any, key: str, depth: int) -> None:
-    """A serialized space (minari.serialization) of bounded size: shapes as a FieldSpec allows, a Dict only at
-    the top, at most MAX_FIELDS entries. Kinds that cannot map are named later, by spec_from_minari."""
+def _check_space(space: Any, key: str, depth: int = 0) -> int:
+    """A serialized space (minari.serialization) of bounded size -> its elements per step: shapes as a FieldSpec
+    allows, at most MAX_SPACE_DEPTH levels of Dict/Tuple of at most MAX_FIELDS entries, MAX_SPACE_ELEMENTS in
+    all. Kinds that cannot map (nested ones included) are named later, by spec_from_minari."""
     if not isinstance(space, dict) or not isinstance(space.get("type"), str):
         raise SchemaError(key, "not a serialized space")
+    total = 0
     if space["type"] in ("Dict", "Tuple"):
         subspaces = space.get("subspaces")
-        if depth or not isinstance(subspaces, dict | list) or len(subspaces) > MAX_FIELDS:
-            raise SchemaError(key, f"a {space['type']} space nested, or with more than {MAX_FIELDS} subspaces")
+        if depth >= MAX_SPACE_DEPTH or not isinstance(subspaces, dict | list) or len(subspaces) > MAX_FIELDS:
+            raise SchemaError(key, f"a {space['type']} space nested over {MAX_SPACE_DEPTH} levels, or with more "
+                                   f"than {MAX_FIELDS} subspaces")
         values = subspaces.items() if isinstance(subspaces, dict) else enumerate(subspaces)
-        for name, subspace in values:
-            _check_space(subspace, f"{key}.{name}", depth + 1)
+        total = sum(_check_space(subspace, f"{key}.{name}", depth + 1) for name, subspace in values)
     shape = space.get("shape", [])
     if "nvec" in space:
         shape = np.shape(space["nvec"]) if isinstance(space["nvec"], list) else [MAX_DIM + 1]
@@ -108,6 +114,10 @@ def _check_space(space: Any, key: str, depth: int) -> None:
             or not all(type(d) is int and 0 <= d <= MAX_DIM for d in shape) or math.prod(shape) > MAX_ROW_ELEMENTS):
         raise SchemaError(key, f"shape {shape!r} is not at most {MAX_NDIM} axes of 0..{MAX_DIM}, "
                                f"{MAX_ROW_ELEMENTS} elements")
+    total += math.prod(shape)
+    if total > MAX_SPACE_ELEMENTS:
+        raise SchemaError(key, f"more than {MAX_SPACE_ELEMENTS} elements per step")
+    return total
 
 
 def card_facts(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -137,6 +147,17 @@ def _in_field_order(spec: EpisodeSpec, ours: Any) -> EpisodeSpec:
     return EpisodeSpec(observations={name: spec.observations[name] for name in order}, action=spec.action)
 
 
+def reference_scores(metadata: dict[str, Any]) -> ReferenceScores | None:
+    """Minari's ref_min_score / ref_max_score (random and expert returns) as the card's reference scores."""
+    low, high = metadata.get("ref_min_score"), metadata.get("ref_max_score")
+    if low is None or high is None:
+        return None
+    try:
+        return ReferenceScores.from_json({"random": low, "expert": high}, "ref_min_score/ref_max_score")
+    except SchemaError as exc:
+        raise DatasetError(f"Minari dataset {metadata['dataset_id']}: metadata.json: {exc}") from None
+
+
 def row_bytes(spec: EpisodeSpec) -> int:
     return sum(math.prod(f.shape) * np.dtype(f.dtype).itemsize for f in spec.fields.values())
 
@@ -159,7 +180,7 @@ def import_minari(source: str, out: str, drop: frozenset[str] = frozenset(),
         raise DatasetError(f"{where}: metadata.json: a space that does not parse: {exc!r}") from None
     spec = _in_field_order(spec, metadata.get(METADATA_KEY))
     fs, root = open_fs(out)
-    if fs.exists(f"{root}/dataset.json"):
+    if fs.exists(f"{root}/{CARD_NAME}"):
         raise UserError(f"{out} already holds a dataset: import into a new location")
     try:
         with minari_root(None):
@@ -169,15 +190,27 @@ def import_minari(source: str, out: str, drop: frozenset[str] = frozenset(),
     card = DatasetCard.create(spec, description=f"imported from Minari dataset {dataset_id}",
                               lineage={"kind": "import", "sources": [{"name": dataset_id, "url": str(data_path),
                                                                       "format": "minari"}]},
-                              **card_facts(metadata))
+                              reference_scores=reference_scores(metadata), **card_facts(metadata))
+    try:
+        rows = _write(dataset, EpisodeWriter(out, card, config), spec, drop, where)
+    except BaseException:
+        _remove_dataset(fs, root)  # a failed import leaves no dataset behind (the location was new)
+        raise
+    return Imported(dataset_id=dataset_id, episodes=len(dataset), steps=rows)
+
+
+def _write(dataset: minari.MinariDataset, writer: EpisodeWriter, spec: EpisodeSpec, drop: frozenset[str],
+           where: str) -> int:
+    """Every episode of `dataset` through `writer`, one decoded episode at a time -> the rows written."""
     per_row = row_bytes(spec)
     rows = 0
-    with EpisodeWriter(out, card, config) as writer:
+    with writer:
         for index in range(len(dataset)):
             episode_meta = _episode_metadata(dataset, index, where)
-            steps = episode_meta.get("total_steps")
-            if type(steps) is not int or not 0 <= steps or (steps + 1) * per_row > MAX_EPISODE_BYTES:
-                raise DatasetError(f"{where}: episode {index} declares {steps!r} steps; at most "
+            steps = int_or(episode_meta.get("total_steps"), -1)
+            if not 0 <= steps or (steps + 1) * per_row > MAX_EPISODE_BYTES:
+                declared = episode_meta.get("total_steps")
+                raise DatasetError(f"{where}: episode {index} declares {declared!r} steps; at most "
                                    f"{MAX_EPISODE_BYTES // per_row - 1} fit {MAX_EPISODE_BYTES} bytes")
             try:
                 (episode,) = dataset.iterate_episodes([index])
@@ -186,18 +219,33 @@ def import_minari(source: str, out: str, drop: frozenset[str] = frozenset(),
             arrays = from_episode(episode, spec, steps, f"{where}, episode {index}", drop)
             ours = episode_meta.get(METADATA_KEY)
             policy = ours if isinstance(ours, dict) else {}
-            name, version = policy.get("policy", "minari"), policy.get("policy_version", 0)
+            name, version = policy.get("policy"), int_or(policy.get("policy_version"), 0)
             writer.add_episode(arrays, policy=name if isinstance(name, str) and len(name) <= MAX_TEXT else "minari",
-                               policy_version=version if type(version) is int and version >= 0 else 0)
+                               policy_version=max(version, 0))
             rows += steps + 1
-    return Imported(dataset_id=dataset_id, episodes=len(dataset), steps=rows)
+    return rows
+
+
+def _remove_dataset(fs: Any, root: str) -> None:
+    """Uncommit and delete what an import wrote: commit records first, then shards, then the card."""
+    for part in (INDEX, SHARDS):
+        if fs.exists(f"{root}/{part}"):
+            fs.rm(f"{root}/{part}", recursive=True)
+    if fs.exists(f"{root}/{CARD_NAME}"):
+        fs.rm(f"{root}/{CARD_NAME}")
+
+
+def int_or(value: Any, default: int) -> int:
+    """An exact integer (hdf5 attributes come back as NumPy ones), else `default`."""
+    return int(value) if isinstance(value, int | np.integer) and not isinstance(value, bool) else default
 
 
 def _episode_metadata(dataset: minari.MinariDataset, index: int, where: str) -> dict[str, Any]:
     try:
         (meta,) = dataset.storage.get_episode_metadata([index])
-    except (ValueError, KeyError, OSError, json.JSONDecodeError) as exc:
-        raise DatasetError(f"{where}: episode {index}: its metadata cannot be read: {exc}") from None
+    except Exception as exc:  # noqa: BLE001  json, h5py: whatever a damaged file raises
+        raise DatasetError(f"{where}: episode {index}: its metadata cannot be read: {type(exc).__name__}: "
+                           f"{exc}") from None
     if not isinstance(meta, dict):
         raise DatasetError(f"{where}: episode {index}: its metadata is not an object")
     return meta
