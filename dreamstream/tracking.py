@@ -100,6 +100,11 @@ class MlflowRun:
         for start in range(0, len(pending), MAX_BATCH):
             self.client.log_batch(self.run_id, metrics=pending[start : start + MAX_BATCH])
 
+    def max_value(self, key: str) -> float | None:
+        """The largest value ever logged for `key` in this run (None if never): what a counter had reached,
+        whichever process logged it."""
+        return max((m.value for m in self.client.get_metric_history(self.run_id, key)), default=None)
+
     def log_artifact(self, path: str | Path, folder: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), folder)
 

@@ -14,9 +14,10 @@ read by the class that name stands for (dreamstream.train.model.policy_snapshot 
 A checkpoint is what resumes a run and what `dreamstream dream` rebuilds the whole agent from:
 
     {"learner": the learner's state (agent weights, optimisers, step), "loader": the loader's position,
-     "rng": RNG states, "step": N, "spec": EpisodeSpec.to_json(), "model_config": dict}
+     "rng": RNG states, "step": N, "spec": EpisodeSpec.to_json(), "model_config": dict,
+     "counters": run counters that only the checkpoint holds ({"wall_s": training seconds so far})}
 
-(`spec` and `model_config` may be absent: readers then take them from the run folder.)
+(`spec`, `model_config` and `counters` may be absent: readers then take them from the run folder, or 0.)
 
 Both are loaded with torch.load(weights_only=True) (dreamstream.versioned.files.load_torch) and are
 untrusted: the checks here raise UserErrors that name no file; callers prefix where the payload came from.
@@ -84,10 +85,11 @@ def read_spec(payload: dict[str, Any]) -> EpisodeSpec:
 
 
 def checkpoint_payload(step: int, learner: dict[str, Any], loader: dict[str, Any], rng: dict[str, Any],
-                       spec: EpisodeSpec, model_config: dict[str, Any]) -> dict[str, Any]:
+                       spec: EpisodeSpec, model_config: dict[str, Any],
+                       counters: dict[str, float] | None = None) -> dict[str, Any]:
     """A checkpoint (what the trainer saves)."""
     return {"learner": learner, "loader": loader, "rng": rng, "step": int(step), "spec": spec.to_json(),
-            "model_config": model_config}
+            "model_config": model_config, "counters": dict(counters or {})}
 
 
 def is_checkpoint(payload: Any) -> bool:

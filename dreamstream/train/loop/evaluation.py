@@ -1,7 +1,9 @@
 """Evaluation in separate collector processes: the current snapshot acts (greedily by default) for a few
 episodes, which are written to the run's evaluation dataset and never to the training data.
 
-Runs in the background so training continues; results are picked up at the next metrics log.
+Runs in the background so training continues; results are picked up at the next metrics log. Each
+evaluation is one collector with one shard writer, so the writers of the evaluation dataset count the
+run's evaluations across resumes (`eval/evaluations`), and seed the next one.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 from dreamstream.collect.collector import Collector
 from dreamstream.collect.config import CollectConfig, EnvConfig
 from dreamstream.collect.results import Episode
+from dreamstream.train.loop.run_counters import CommittedTotals
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +44,27 @@ class Evaluator:
         self.collect = CollectConfig(workers=1, episodes=episodes, policy=snapshots, greedy=greedy, seed=seed,
                                      poll_seconds=3600.0)
         self.collector: Collector | None = None
-        self.step = 0
-        self.runs = 0
+        self.totals = CommittedTotals(out).refresh()
+        self.step = self.env_steps = 0
+        self.runs = 0  # started by this process
+        self._earlier = len(self.totals.writers)  # evaluations of earlier processes of the run
         self._results: dict[str, float] = {}
 
-    def start(self, step: int) -> None:
-        """Evaluate the latest snapshot, unless the previous evaluation is still running."""
+    def evaluations(self) -> int:
+        """Evaluations of the whole run that committed episodes (the evaluation dataset's writers)."""
+        return len(self.totals.refresh().writers)
+
+    def start(self, step: int, env_steps: int = 0) -> None:
+        """Evaluate the latest snapshot (trained on `env_steps`), unless the previous evaluation still runs."""
         self._collect_finished()
         if self.collector is not None:
             log.info("evaluation of step %d still running: skipping the one at step %d", self.step, step)
             return
-        collect = dataclasses.replace(self.collect, seed=self.collect.seed + 1000 * self.runs)
+        number = self._earlier + self.runs  # a seed no earlier evaluation of the run used
+        collect = dataclasses.replace(self.collect, seed=self.collect.seed + 1000 * number)
         self.collector = Collector(self.env, self.out, collect, description="evaluation episodes")
         self.collector.start()
-        self.step = step
+        self.step, self.env_steps = step, env_steps
         self.runs += 1
 
     def _collect_finished(self) -> None:
@@ -66,7 +76,8 @@ class Evaluator:
         summary = self.collector.wait()
         if summary.failed:
             log.error("evaluation at step %d failed: %s", self.step, summary.failed)
-        self._results = {**episode_metrics(self.collector.episodes), "eval/at_step": float(self.step)}
+        self._results = {**episode_metrics(self.collector.episodes), "eval/at_step": float(self.step),
+                         "eval/at_env_step": float(self.env_steps)}
         log.info("evaluation at step %d: %s", self.step, self._results)
         self.collector = None
 

@@ -16,19 +16,14 @@ from collections.abc import Callable
 import numpy as np
 
 from dreamstream.collect.collector import Collector
-from dreamstream.datasets import Dataset
 from dreamstream.datasets.spec import EpisodeSpec
 from dreamstream.errors import UserError
+from dreamstream.train.loop.run_counters import CommittedTotals
 from dreamstream.train.loop.settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.25
-
-
-def committed_steps(data: str) -> int:
-    """Env steps in the dataset's commit records: what is durably there, whichever process wrote it."""
-    return sum(r.steps for r in Dataset(data).records())
 
 
 class OnlineCollection:
@@ -42,6 +37,7 @@ class OnlineCollection:
                                       episodes=None, seed=settings.collect.seed + restarts)
         self.collector: Collector | None = Collector(settings.env, data, collect, settings.data, preset=preset,
                                                      description=f"online training data of run {run}")
+        self.totals: CommittedTotals | None = None  # the dataset's commit records, counted once the card exists
         self._prefill_budget = 0
         self._polled = 0.0
 
@@ -49,18 +45,19 @@ class OnlineCollection:
         """Start the workers and wait for the prefill (`stopping()` true: KeyboardInterrupt); -> the spec."""
         assert self.collector is not None
         self.collector.prepare()
+        self.totals = CommittedTotals(self.data).refresh()
         if self.cfg.env_steps_per_grad_step:
-            self._prefill_budget = max(self.cfg.prefill_steps - committed_steps(self.data), 0)
+            self._prefill_budget = max(self.cfg.prefill_steps - self.totals.steps, 0)
             self.collector.allow_steps(self._prefill_budget)
         self.collector.start()
         self._wait_for_prefill(stopping)
         return self.collector.card.spec
 
     def _wait_for_prefill(self, stopping: Callable[[], bool]) -> None:
-        assert self.collector is not None
+        assert self.collector is not None and self.totals is not None
         last_log = 0.0
         while True:
-            steps = committed_steps(self.data)
+            steps = self.totals.refresh().steps
             if steps >= self.cfg.prefill_steps:
                 log.info("prefill done: %d env steps in %s", steps, self.data)
                 return
@@ -86,10 +83,14 @@ class OnlineCollection:
             self._polled = time.monotonic()
 
     def metrics(self) -> dict[str, float]:
-        """data/* metrics: env steps and episodes written, mean return of the last 20 episodes."""
-        assert self.collector is not None
+        """data/* metrics: env steps, finished episodes, frames and shards in the dataset's commit records (the
+        whole run's, across resumes), and the mean return of the last 20 episodes this process's collectors
+        finished."""
+        assert self.collector is not None and self.totals is not None
+        totals = self.totals.refresh()
+        metrics = {"data/env_steps": float(totals.steps), "data/episodes": float(totals.episodes),
+                   "data/frames": float(totals.frames), "data/shards": float(totals.shards)}
         summary = self.collector.summary()
-        metrics = {"data/env_steps": float(summary.steps), "data/episodes": float(summary.episodes)}
         if summary.returns:
             metrics["data/return"] = float(np.mean(summary.returns[-20:]))
         return metrics

@@ -7,7 +7,10 @@ prefill, and streams the growing dataset in follow mode. Offline, it starts no c
 fixed corpus in epochs. A run lives in one folder (any fsspec URL; its layout: run_folder.py).
 The parts it drives each have their module: online.py (collectors), learner.py (one step), runtime.py
 (device, threads, RNG), evaluation.py, metrics.py; what it publishes (checkpoints, policy snapshots) is
-written by dreamstream.versioned and train/model/policy_snapshot.py.
+written by dreamstream.versioned and train/model/policy_snapshot.py. The counters that describe the run
+(env steps, episodes, evaluations, snapshot version, wall time) come from durable state and continue
+across resumes (run_counters.py); data and evaluation metrics are also logged against env steps
+(`at_env_step/...`, docs/train.md).
 """
 
 from __future__ import annotations
@@ -33,8 +36,9 @@ from dreamstream.tracking import MlflowRun
 from dreamstream.train.loop.evaluation import Evaluator
 from dreamstream.train.loop.learner import Learner
 from dreamstream.train.loop.metrics import IntervalMetrics, metrics_to_floats
-from dreamstream.train.loop.online import OnlineCollection, committed_steps
+from dreamstream.train.loop.online import OnlineCollection
 from dreamstream.train.loop.result import TrainResult
+from dreamstream.train.loop.run_counters import CommittedTotals, WallClock, next_snapshot_version
 from dreamstream.train.loop.run_folder import RunFile, RunPaths
 from dreamstream.train.loop.runtime import (
     default_device,
@@ -66,10 +70,13 @@ class Trainer:
         self.evaluator: Evaluator | None = None
         self.tracker: MlflowRun | None = None
         self._stop_signal: int | None = None
-        self._started = time.monotonic()
+        self.clock = WallClock()  # its base comes from the checkpoint (or MLflow) when resuming
+        self._checkpoint_counters: dict[str, float] = {}
+        self._published: int | None = None  # the last snapshot version in <run>/snapshots
+        self._published_step = -1  # the gradient step whose weights that version holds (-1: not this process's)
         self._last_eval: dict[str, float] = {}  # the latest finished evaluation (for the bar and the result)
         self.result: TrainResult | None = None  # set when the run ends without an error
-        self._checkpoint_step = self._snapshot_step = -1  # what finish() need not write again
+        self._checkpoint_step = -1  # what finish() need not write again
         self.device = default_device() if self.cfg.device == "auto" else torch.device(self.cfg.device)
 
     # -- the loop ------------------------------------------------------------------------------------------
@@ -118,6 +125,7 @@ class Trainer:
         size_torch_threads(others, self.cfg.torch_threads)
         self.run_file = RunFile(self.paths.run, self.resume, self.preset, config_lib.to_dict(self.settings))
         self.snapshots = VersionedFiles(self.paths.snapshots, "policy", keep=3)
+        self._published = self.snapshots.latest_version()
         self.checkpoints = VersionedFiles(self.paths.checkpoints, "checkpoint", keep=self.cfg.keep_checkpoints)
         if self.cfg.offline:
             spec = Dataset(self.paths.data).card.spec
@@ -142,8 +150,14 @@ class Trainer:
                                      "preset": self.preset, "device": str(self.device),
                                      "precision": self.learner.precision, "torch_threads": torch.get_num_threads()})
             self.run_file.update(mlflow_run_id=self.tracker.run_id)
+        else:  # the time a kill -9 lost after the last checkpoint is in MLflow's last value
+            logged = self.tracker.max_value("time/wall_s") or 0.0
+            self.clock.base = max(float(self._checkpoint_counters.get("wall_s", 0.0)), logged)
         self.evaluator = self._make_evaluator()
-        self.publish_snapshot()
+        if self._published is None or self._published != self._checkpoint_counters.get("snapshot_version"):
+            self.publish_snapshot()  # else the latest snapshot holds the checkpoint's weights (a clean stop)
+        else:
+            self._published_step = self.learner.step
 
     def _loader_config(self):
         return dataclasses.replace(self.settings.loader, follow=not self.cfg.offline,
@@ -170,12 +184,13 @@ class Trainer:
 
     def log_metrics(self, step: int, metrics: dict[str, float], bar: Any) -> None:
         metrics.update({f"loader/{k}": v for k, v in self.loader.metrics().items()})
+        metrics.update(self.run_counters())
         if self.online is not None:
             metrics.update(self.online.metrics())
         if self.evaluator is not None:
             metrics.update(self._take_evaluation())
+        self._log(metrics, step)
         assert self.tracker is not None
-        self.tracker.log_metrics(metrics, step)
         self.tracker.flush()
         shown = {"env_steps": metrics.get("data/env_steps"), "loss": metrics.get("loss/model"),
                  "eval_success": self._last_eval.get("eval/success")}
@@ -183,13 +198,45 @@ class Trainer:
         if not self.progress:
             log.info("step %d: %s", step, ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items())))
 
+    def run_counters(self) -> dict[str, float]:
+        """Counters of the whole run that only this trainer knows: the last snapshot version, training wall
+        time, and evaluations (data/* counters: OnlineCollection.metrics)."""
+        counters = {"time/wall_s": self.clock.total()}
+        if self._published is not None:
+            counters["snapshot/version"] = float(self._published)
+        if self.evaluator is not None:
+            counters["eval/evaluations"] = float(self.evaluator.evaluations())
+        return counters
+
+    def _log(self, metrics: dict[str, float], step: int) -> None:
+        """Log against the gradient step; online, the data and evaluation metrics also against env steps
+        (`at_env_step/<key>`: committed env steps at the log, or at the start of the evaluation)."""
+        assert self.tracker is not None
+        self.tracker.log_metrics(metrics, step)
+        if self.online is None:
+            return
+        data = {f"at_env_step/{k}": v for k, v in metrics.items() if k.startswith("data/") and k != "data/env_steps"}
+        if data and "data/env_steps" in metrics:
+            self.tracker.log_metrics(data, int(metrics["data/env_steps"]))
+        if "eval/at_env_step" in metrics:
+            evaluation = {f"at_env_step/{k}": v for k, v in metrics.items()
+                          if k.startswith("eval/") and k not in ("eval/at_env_step", "eval/evaluations")}
+            self.tracker.log_metrics(evaluation, int(metrics["eval/at_env_step"]))
+
     def publish_snapshot(self) -> None:
-        self.snapshots.save(export_policy(self.agent, policy_version=self.learner.step), self.learner.step)
-        self._snapshot_step = self.learner.step
+        """Publish the acting weights as the next snapshot version (> every version published before)."""
+        version = next_snapshot_version(self.learner.step, self._published)
+        self.snapshots.save(export_policy(self.agent, policy_version=version), version)
+        self._published, self._published_step = version, self.learner.step
 
     def start_evaluation(self) -> None:
         if self.evaluator is not None:
-            self.evaluator.start(self.learner.step)
+            self.evaluator.start(self.learner.step, self._committed_env_steps() if self.online is not None else 0)
+
+    def _committed_env_steps(self) -> int:
+        """Env steps in the training dataset's commit records now (online: counted incrementally)."""
+        online = self.online.totals if self.online is not None else None
+        return (online or CommittedTotals(self.paths.data)).refresh().steps
 
     @torch.no_grad()
     def log_test_loss(self, step: int) -> None:
@@ -217,8 +264,11 @@ class Trainer:
     # -- checkpoints -----------------------------------------------------------------------------------------
 
     def save_checkpoint(self) -> None:
+        published = self._published if self._published_step == self.learner.step else -1
+        counters = {"wall_s": self.clock.total(), "snapshot_version": -1 if published is None else published}
         payload = checkpoint_payload(self.learner.step, self.learner.state_dict(), self.loader.state_dict(),
-                                     rng_state(), self.agent.spec, config_lib.to_dict(self.settings.model))
+                                     rng_state(), self.agent.spec, config_lib.to_dict(self.settings.model),
+                                     counters)
         url = self.checkpoints.save(payload, self.learner.step)
         self._checkpoint_step = self.learner.step
         log.info("checkpoint %s", url)
@@ -231,6 +281,7 @@ class Trainer:
         self.learner.load_state_dict(payload["learner"])
         self.loader.load_state_dict(payload["loader"])
         set_rng_state(payload["rng"])
+        self._checkpoint_counters = dict(payload.get("counters") or {})
         log.info("resumed from step %d", self.learner.step)
 
     # -- signals, shutdown -------------------------------------------------------------------------
@@ -252,20 +303,20 @@ class Trainer:
                     disable=not self.progress, dynamic_ncols=True)
 
     def finish(self) -> None:
-        """Final checkpoint and snapshot, a last evaluation, and a clean shutdown."""
+        """Final snapshot and checkpoint, a last evaluation, the counters' last values, and a clean shutdown."""
         step = self.learner.step
+        if self._published_step != step:  # first, so that the checkpoint records the version of its weights
+            self.publish_snapshot()
         if self._checkpoint_step != step:
             self.save_checkpoint()
-        if self._snapshot_step != step:
-            self.publish_snapshot()
         if self.evaluator is not None and self._stop_signal is None:
-            assert self.tracker is not None
             self.evaluator.wait()  # one still running first
-            self.tracker.log_metrics(self._take_evaluation(), step)
+            self._log(self._take_evaluation(), step)
             if not (self.evaluator.runs and self.evaluator.step == step):  # then the final policy, once
-                self.evaluator.start(step)
+                self.start_evaluation()
                 self.evaluator.wait()
-                self.tracker.log_metrics(self._take_evaluation(), step)
+                self._log(self._take_evaluation(), step)
+        self._log({**self.run_counters(), **(self.online.metrics() if self.online is not None else {})}, step)
         self.result = self._result()
         self.close(failed=False)
 
@@ -278,8 +329,8 @@ class Trainer:
 
     def _result(self) -> TrainResult:
         assert self.tracker is not None
-        return TrainResult(grad_steps=self.learner.step, env_steps=committed_steps(self.paths.data),
-                           wall_s=time.monotonic() - self._started, run=self.paths.run,
+        return TrainResult(grad_steps=self.learner.step, env_steps=self._committed_env_steps(),
+                           wall_s=time.monotonic() - self.clock.started, run=self.paths.run,
                            tracking_uri=self.tracker.tracking_uri, mlflow_run_id=self.tracker.run_id,
                            evaluation=dict(self._last_eval))
 
