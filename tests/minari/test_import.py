@@ -98,4 +98,5 @@ def test_spaces_that_cannot_map_name_the_field_and_the_space(tmp_path, minari_ro
     code, _, err = cli("import", "minari", "odd/space-v0", "--out", str(tmp_path / "odd"))
     assert code == 2 and named in err, err
     assert "Minari dataset odd/space-v0" in err
+    assert ("--drop-field" in err) == ("'inner'" in named), "the hint only where dropping a Dict key helps"
     assert not (tmp_path / "odd" / "dataset.json").exists()

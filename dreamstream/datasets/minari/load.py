@@ -17,6 +17,7 @@ from typing import Any
 
 import minari
 import numpy as np
+from gymnasium import spaces
 from gymnasium.envs.registration import EnvSpec
 from minari.serialization import deserialize_space
 
@@ -171,13 +172,15 @@ def import_minari(source: str, out: str, drop: frozenset[str] = frozenset(),
     dataset_id = metadata["dataset_id"]
     where = f"Minari dataset {dataset_id}"
     try:
-        spec = spec_from_minari(deserialize_space(metadata["observation_space"]),
-                                deserialize_space(metadata["action_space"]), drop)
-    except SpecError as exc:
-        hint = "" if drop else " (leave an observation key out with --drop-field KEY)"
-        raise SpecError(f"{where}: {exc}{hint}") from None
+        observation, action = (deserialize_space(metadata[key]) for key in ("observation_space", "action_space"))
     except (ValueError, TypeError, KeyError, AssertionError, NotImplementedError) as exc:
         raise DatasetError(f"{where}: metadata.json: a space that does not parse: {exc!r}") from None
+    try:
+        spec = spec_from_minari(observation, action, drop)
+    except SpecError as exc:
+        droppable = isinstance(observation, spaces.Dict) and not str(exc).startswith("field 'action'")
+        hint = " (leave an observation key out with --drop-field KEY)" if droppable and not drop else ""
+        raise SpecError(f"{where}: {exc}{hint}") from None
     spec = _in_field_order(spec, metadata.get(METADATA_KEY))
     fs, root = open_fs(out)
     if fs.exists(f"{root}/{CARD_NAME}"):
