@@ -77,16 +77,48 @@ class EpisodeData:
         self._source = source
         self._arrays: dict[str, np.ndarray] | None = None
 
-    id = property(lambda self: self.entry.id)
-    steps = property(lambda self: self.entry.steps, doc="rows committed (the length of a complete episode)")
-    ret = property(lambda self: self.entry.ret, doc="the sum of its rewards")
-    complete = property(lambda self: self.entry.complete)
-    terminated = property(lambda self: self.entry.terminated)
-    truncated = property(lambda self: self.entry.truncated)
-    policy = property(lambda self: self.entry.policy)
-    policy_version = property(lambda self: self.entry.policy_version)
-    writer = property(lambda self: self.entry.writer)
-    shards = property(lambda self: self.entry.shards, doc="commit record names of the shards holding it")
+    @property
+    def id(self) -> str:
+        return self.entry.id
+
+    @property
+    def steps(self) -> int:
+        """Rows committed (the length of a complete episode, its reset row included)."""
+        return self.entry.steps
+
+    @property
+    def ret(self) -> float:
+        """The sum of its rewards."""
+        return self.entry.ret
+
+    @property
+    def complete(self) -> bool:
+        return self.entry.complete
+
+    @property
+    def terminated(self) -> bool:
+        return self.entry.terminated
+
+    @property
+    def truncated(self) -> bool:
+        return self.entry.truncated
+
+    @property
+    def policy(self) -> str:
+        return self.entry.policy
+
+    @property
+    def policy_version(self) -> int:
+        return self.entry.policy_version
+
+    @property
+    def writer(self) -> str:
+        return self.entry.writer
+
+    @property
+    def shards(self) -> list[str]:
+        """Commit record names of the shards that hold it, in chunk order."""
+        return self.entry.shards
 
     def iter_chunks(self) -> Iterator[dict[str, np.ndarray]]:
         """Its committed chunks in order, each {field: [chunk steps, ...] array}, decoded one at a time."""
