@@ -58,7 +58,12 @@ def gym_episodes(env_id: str, episodes: int, seed: int = 0, **make_kwargs) -> li
             rewards.append(reward)
             terminations.append(terminated)
             truncations.append(truncated)
-        buffers.append(EpisodeBuffer(id=episode, observations=np.stack(observations), actions=np.stack(actions),
+        if isinstance(obs, dict):  # per key: arrays stacked, strings (a MiniGrid mission) as a list
+            stacked = {k: [o[k] for o in observations] if isinstance(obs[k], str)
+                       else np.stack([o[k] for o in observations]) for k in obs}
+        else:
+            stacked = np.stack(observations)
+        buffers.append(EpisodeBuffer(id=episode, observations=stacked, actions=np.stack(actions),
                                      rewards=rewards, terminations=terminations, truncations=truncations))
     env.close()
     return buffers

@@ -100,3 +100,48 @@ def test_spaces_that_cannot_map_name_the_field_and_the_space(tmp_path, minari_ro
     assert "Minari dataset odd/space-v0" in err
     assert ("--drop-field" in err) == ("'inner'" in named), "the hint only where dropping a Dict key helps"
     assert not (tmp_path / "odd" / "dataset.json").exists()
+
+
+def test_a_raw_minigrid_dataset_imports_without_its_mission(tmp_path, minari_root):
+    """MiniGrid as Minari publishes it: the env's own image (7x7x3 uint8), direction and mission Text."""
+    import minigrid  # noqa: F401  (registers the MiniGrid ids)
+
+    buffers = gym_episodes("MiniGrid-Empty-5x5-v0", episodes=3, max_steps=12)
+    observation = spaces.Dict({"image": spaces.Box(0, 255, (7, 7, 3), np.uint8), "direction": spaces.Discrete(4),
+                               "mission": spaces.Text(64)})  # as Minari's MiniGrid datasets declare it
+    minari_dataset("minigrid/raw-v0", buffers, env="MiniGrid-Empty-5x5-v0", observation_space=observation,
+                   data_format="arrow")
+    root = str(tmp_path / "raw")
+    code, _, err = cli("import", "minari", "minigrid/raw-v0", "--out", root, "--drop-field", "mission")
+    assert code == 0, err
+    dataset = Dataset(root)
+    assert sorted(dataset.spec.observations) == ["direction", "image"]
+    assert dataset.card.env_config["id"] == "MiniGrid-Empty-5x5-v0"
+    for buffer, episode in zip(buffers, dataset.episodes(), strict=True):
+        np.testing.assert_array_equal(episode["image"], buffer.observations["image"])
+        np.testing.assert_array_equal(episode["direction"][:, 0], buffer.observations["direction"])
+        assert episode.truncated == bool(buffer.truncations[-1])
+
+
+def test_small_uint8_grids_that_minari_hdf5_stored_as_jpeg_are_refused_naming_the_field(tmp_path, minari_root):
+    """Minari 0.5.3's hdf5 writer JPEG-encodes small uint8 grids and reads back bytes (docs/minari.md)."""
+    grid = spaces.MultiDiscrete(np.full((7, 7, 3), 11), dtype=np.uint8)
+    buffer = EpisodeBuffer(observations={"grid": np.random.default_rng(0).integers(0, 11, (3, 7, 7, 3), np.uint8)},
+                           actions=np.array([0, 1]), rewards=[0.0, 1.0], terminations=[False, True],
+                           truncations=[False, False])
+    minari_dataset("grids/jpeg-v0", [buffer], observation_space=spaces.Dict({"grid": grid}),
+                   action_space=spaces.Discrete(2), data_format="hdf5")
+    code, _, err = cli("import", "minari", "grids/jpeg-v0", "--out", str(tmp_path / "grids"))
+    assert code == 2 and "field grid" in err and "grid is uint8[3, " in err, err
+
+
+def test_import_and_export_on_an_object_store(tmp_path, minari_root, s3_url):
+    minari_dataset("cartpole/store-v0", gym_episodes("CartPole-v1", episodes=3), env="CartPole-v1")
+    root = f"{s3_url}/cartpole"
+    assert cli("import", "minari", "cartpole/store-v0", "--out", root)[0] == 0
+    code, _, err = cli("export", "minari", root, "--dataset-id", "cartpole/again-v0")
+    assert code == 0, err
+    assert cli("import", "minari", "cartpole/again-v0", "--out", f"{s3_url}/again")[0] == 0
+    for a, b in zip(Dataset(root).episodes(), Dataset(f"{s3_url}/again").episodes(), strict=True):
+        for name in Dataset(root).spec.fields:
+            np.testing.assert_array_equal(a[name], b[name])
