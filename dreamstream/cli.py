@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("dreamstream.datasets.commands.export", "write a dataset's episodes in another format (Minari)"),
     "import": ("dreamstream.datasets.commands.import_", "read a Minari dataset into a new dataset"),
     "train": ("dreamstream.train.loop.command", "train DreamerV2 online (with collectors) or offline (from a corpus)"),
+    "curves": ("dreamstream.train.loop.curves",
+               "plot a run's return and gradient steps against env steps, across resumes"),
     "dream": ("dreamstream.train.dream.command", "a trained world model's reconstructions and open-loop dreams of "
               "an episode"),
     "bench": ("dreamstream.bench", "measure throughput against a same-run baseline"),

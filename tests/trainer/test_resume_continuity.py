@@ -23,7 +23,8 @@ from dreamstream.versioned.files import VersionedFiles
 
 SETTINGS = ["--preset", "debug", "--no-progress", "--set", "train.gif_interval=0",
             "--set", "train.snapshot_interval=5", "--set", "train.checkpoint_interval=20"]
-COUNTERS = ("data/env_steps", "data/episodes", "data/frames", "data/shards", "snapshot/version", "time/wall_s")
+COUNTERS = ("data/env_steps", "data/episodes", "data/frames", "data/shards", "snapshot/version", "time/wall_s",
+            "run/restarts")
 """Counters of durable state: never lower in a later log, whatever stopped the process before."""
 PREFIXES = {"checkpoints": "checkpoint", "snapshots": "policy"}
 
@@ -156,6 +157,11 @@ def test_stop_and_kill_then_resume_continue_every_counter(tmp_path, mlflow_uri):
     published = VersionedFiles(f"{run}/snapshots", "policy")
     assert published.latest_version() > killed_snapshot
     assert published.load()["version"] == published.latest_version()
+
+    shown = subprocess.run([sys.executable, "-m", "dreamstream.cli", "curves", "--run", typed, "--out", "curves.png"],
+                           cwd=tmp_path, capture_output=True, text=True, check=True).stdout.splitlines()
+    assert [line.split(":")[0] for line in shown] == ["process 0", "process 1", "process 2", "wrote curves.png"]
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize("store", ["s3", "gcs"])

@@ -200,8 +200,8 @@ class Trainer:
 
     def run_counters(self) -> dict[str, float]:
         """Counters of the whole run that only this trainer knows: the last snapshot version, training wall
-        time, and evaluations (data/* counters: OnlineCollection.metrics)."""
-        counters = {"time/wall_s": self.clock.total()}
+        time, evaluations and restarts (the resume that logged it; data/* counters: OnlineCollection.metrics)."""
+        counters = {"time/wall_s": self.clock.total(), "run/restarts": float(self.run_file.restarts)}
         if self._published is not None:
             counters["snapshot/version"] = float(self._published)
         if self.evaluator is not None:
