@@ -24,13 +24,14 @@ JPEG_TOLERANCE = 6.0
 """Mean absolute error per pixel allowed on image fields: Minari stores image spaces as JPEG."""
 
 
-def exported(tmp_path, minari_root, family: str) -> tuple[str, str, str]:
+def exported(tmp_path, minari_root, family: str, *export_args: str) -> tuple[str, str, str]:
     """(original root, Minari id, imported root) for one family."""
     env_config, steps = FAMILIES[family]
     original, back = str(tmp_path / "original"), str(tmp_path / "back")
     collect(original, env_config, steps, preset=f"{family}_test", reference_scores=SCORES)
     dataset_id = f"dreamstream/{family}/random-v0"
-    code, out, err = cli("export", "minari", original, "--dataset-id", dataset_id, "--out", str(minari_root))
+    code, out, err = cli("export", "minari", original, "--dataset-id", dataset_id, "--out", str(minari_root),
+                         *export_args)
     assert code == 0, err
     assert f"wrote Minari dataset {dataset_id}: " in out
     code, out, err = cli("import", "minari", dataset_id, "--out", back)
@@ -87,6 +88,17 @@ def test_the_minari_side_holds_n_plus_one_observations_and_the_env_spec(tmp_path
         env = ours.recover_environment()
         assert env.action_space.shape == (1,) and env.spec.id == "Pendulum-v1"
         env.close()
+
+
+def test_atari_frames_are_exact_with_images_exact(tmp_path, minari_root):
+    original, dataset_id, back = exported(tmp_path, minari_root, "atari", "--images", "exact")
+    assert Dataset(back).spec == Dataset(original).spec
+    space = minari.load_dataset(dataset_id).observation_space["image"]
+    assert space.shape == (64, 64, 3) and (space.nvec == 256).all()
+    before, after = list(Dataset(original).episodes()), list(Dataset(back).episodes())
+    assert len(before) == len(after) > 0
+    for old, new in zip(before, after, strict=True):
+        np.testing.assert_array_equal(old["image"], new["image"])
 
 
 def test_export_refuses_an_existing_id_and_a_malformed_one(tmp_path, minari_root):

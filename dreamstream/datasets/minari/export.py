@@ -28,7 +28,7 @@ from minari.storage.datasets_root_dir import get_dataset_path
 
 from dreamstream.datasets.card import DatasetCard
 from dreamstream.datasets.minari.rows import to_buffer
-from dreamstream.datasets.minari.spaces import action_space, observation_space
+from dreamstream.datasets.minari.spaces import IMAGES, action_space, observation_space
 from dreamstream.datasets.reader import Dataset
 from dreamstream.datasets.selection import Episodes
 from dreamstream.errors import UserError
@@ -86,13 +86,16 @@ def env_spec_of(card: DatasetCard) -> EnvSpec | None:
     return dataclasses.replace(spec, kwargs={**spec.kwargs, **make_kwargs})
 
 
-def export_minari(url: str, dataset_id: str, out: str | os.PathLike | None = None) -> Exported:
+def export_minari(url: str, dataset_id: str, out: str | os.PathLike | None = None, images: str = "jpeg") -> Exported:
     """Write the complete episodes of the dataset at `url` as Minari dataset `dataset_id` under the Minari
-    datasets root `out` (default: Minari's own, MINARI_DATASETS_PATH or ~/.minari/datasets)."""
+    datasets root `out` (default: Minari's own, MINARI_DATASETS_PATH or ~/.minari/datasets), image fields
+    declared as `images` says (spaces.IMAGES)."""
     try:
         parse_dataset_id(dataset_id)
     except (ValueError, AssertionError) as exc:
         raise UserError(f"--dataset-id {dataset_id!r} is not a Minari id (NAMESPACE/ENV/NAME-vN): {exc}") from None
+    if images not in IMAGES:
+        raise UserError(f"images {images!r} is not one of {IMAGES}")
     dataset = Dataset(url)
     card = dataset.card
     episodes = dataset.episodes()
@@ -106,7 +109,7 @@ def export_minari(url: str, dataset_id: str, out: str | os.PathLike | None = Non
             create_namespace(namespace)
         (path / "data").mkdir(parents=True)
         try:
-            kept = _write(path / "data", dataset_id, dataset, card, episodes)
+            kept = _write(path / "data", dataset_id, dataset, card, episodes, images)
         except BaseException:
             shutil.rmtree(path)  # no half-written dataset under the id
             raise
@@ -116,9 +119,11 @@ def export_minari(url: str, dataset_id: str, out: str | os.PathLike | None = Non
     return Exported(path=path, episodes=len(kept), steps=sum(e.steps - 1 for e in kept), skipped=skipped)
 
 
-def _write(data_path: Path, dataset_id: str, dataset: Dataset, card: DatasetCard, episodes: Episodes) -> list:
+def _write(data_path: Path, dataset_id: str, dataset: Dataset, card: DatasetCard, episodes: Episodes,
+           images: str) -> list:
     """The Minari dataset's files in `data_path`; -> the episodes written (complete, two rows or more)."""
-    storage = MinariStorage.new(data_path, observation_space=observation_space(card.spec),
+    observations = observation_space(card.spec, images)
+    storage = MinariStorage.new(data_path, observation_space=observations,
                                 action_space=action_space(card.spec.action), env_spec=env_spec_of(card),
                                 data_format=DATA_FORMAT)
     kept = [e for e in episodes if e.steps >= 2]  # a single row holds no step
@@ -131,9 +136,9 @@ def _write(data_path: Path, dataset_id: str, dataset: Dataset, card: DatasetCard
         "algorithm_name": "dreamstream policies " + ", ".join(policies),
         "description": card.description or f"exported from the dreamstream dataset {redact(dataset.url)}",
         METADATA_KEY: {"env_id": card.env_id, "preset": card.preset, "env_config": card.env_config,
-                       "fields": list(card.spec.observations), "source": redact(dataset.url)},
+                       "spec": card.spec.to_json(), "source": redact(dataset.url)},
     })
-    storage.update_episodes(to_buffer(e.arrays, card.spec, i) for i, e in enumerate(kept))
+    storage.update_episodes(to_buffer(e.arrays, card.spec, observations, i) for i, e in enumerate(kept))
     storage.update_episode_metadata(
         [{METADATA_KEY: {"episode": e.id, "policy": e.policy, "policy_version": e.policy_version}} for e in kept],
         range(len(kept)))

@@ -140,12 +140,21 @@ def card_facts(metadata: dict[str, Any]) -> dict[str, Any]:
     return {"env_id": spec.id, "preset": "", "env_config": config}
 
 
-def _in_field_order(spec: EpisodeSpec, ours: Any) -> EpisodeSpec:
-    """The spec with its fields in the order dreamstream exported them (gymnasium's Dict sorts its keys)."""
-    order = ours.get("fields") if isinstance(ours, dict) else None
-    if not isinstance(order, list) or sorted(map(str, order)) != sorted(spec.observations):
-        return spec
-    return EpisodeSpec(observations={name: spec.observations[name] for name in order}, action=spec.action)
+def exported_spec(derived: EpisodeSpec, ours: Any, where: str) -> EpisodeSpec:
+    """The spec a dreamstream export recorded (field kinds and order: gymnasium's Dict sorts keys, and exact
+    images are MultiDiscrete spaces), if it agrees with the spaces on every name, shape, dtype and the action;
+    else the spec derived from the spaces."""
+    recorded = ours.get("spec") if isinstance(ours, dict) else None
+    if recorded is None:
+        return derived
+    try:
+        spec = EpisodeSpec.from_json(recorded, f"{METADATA_KEY}.spec")
+    except SchemaError as exc:
+        raise DatasetError(f"{where}: metadata.json: {exc}") from None
+    same = (spec.observations.keys() == derived.observations.keys() and spec.action == derived.action
+            and all((f.shape, f.dtype) == (derived.observations[n].shape, derived.observations[n].dtype)
+                    for n, f in spec.observations.items()))
+    return spec if same else derived
 
 
 def reference_scores(metadata: dict[str, Any]) -> ReferenceScores | None:
@@ -181,7 +190,7 @@ def import_minari(source: str, out: str, drop: frozenset[str] = frozenset(),
         droppable = isinstance(observation, spaces.Dict) and not str(exc).startswith("field 'action'")
         hint = " (leave an observation key out with --drop-field KEY)" if droppable and not drop else ""
         raise SpecError(f"{where}: {exc}{hint}") from None
-    spec = _in_field_order(spec, metadata.get(METADATA_KEY))
+    spec = exported_spec(spec, metadata.get(METADATA_KEY), where)
     fs, root = open_fs(out)
     if fs.exists(f"{root}/{CARD_NAME}"):
         raise UserError(f"{out} already holds a dataset: import into a new location")

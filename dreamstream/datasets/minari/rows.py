@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 from minari.data_collector import EpisodeBuffer
 
 from dreamstream.datasets.errors import DatasetError
@@ -24,14 +25,16 @@ from dreamstream.datasets.minari.spaces import is_discrete_state
 from dreamstream.datasets.spec import EpisodeSpec
 
 
-def to_buffer(arrays: dict[str, np.ndarray], spec: EpisodeSpec, episode_id: int) -> EpisodeBuffer:
-    """A complete dreamstream episode (at least one step) as a Minari episode buffer."""
+def to_buffer(arrays: dict[str, np.ndarray], spec: EpisodeSpec, observation: spaces.Dict,
+              episode_id: int) -> EpisodeBuffer:
+    """A complete dreamstream episode (at least one step) as a Minari episode buffer, each observation field
+    in the dtype of its space (`observation`, from spaces.observation_space)."""
     last = len(arrays["reward"]) - 1
     terminal = bool(arrays["is_terminal"][-1])
     ends = np.zeros(last, bool)
     ends[-1] = True
-    observations = {name: arrays[name][:, 0] if is_discrete_state(field) else arrays[name]
-                    for name, field in spec.observations.items()}
+    observations = {name: (arrays[name][:, 0] if is_discrete_state(field) else arrays[name])
+                    .astype(observation[name].dtype, copy=False) for name, field in spec.observations.items()}
     return EpisodeBuffer(id=episode_id, observations=observations, actions=arrays["action"][1:],
                          rewards=arrays["reward"][1:], terminations=ends & terminal, truncations=ends & ~terminal)
 

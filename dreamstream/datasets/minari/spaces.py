@@ -1,9 +1,11 @@
 """A dreamstream spec as the gymnasium spaces a Minari dataset declares, and those spaces as a spec.
 
 The mapping is chosen so that export then import gives back the same spec (docs/minari.md, "Fidelity"):
-image -> Box(0, 255, uint8); categorical -> MultiDiscrete of its class counts in its dtype, or Discrete for
-a one-channel int64 field (how gymnasium itself declares a discrete state); vector/scalar -> an unbounded
-Box of its dtype. Back, each space goes through the one space -> field rule (`spec.field_from_space`).
+image -> Box(0, 255, uint8), or with images="exact" a MultiDiscrete of 256 values; categorical ->
+MultiDiscrete of its class counts in its dtype, or Discrete for a one-channel int64 field (how gymnasium
+itself declares a discrete state); vector/scalar -> an unbounded Box of its dtype. Back, each space goes
+through the one space -> field rule (`spec.field_from_space`); a dataset dreamstream exported also carries
+its spec, which import uses where the spaces agree with it.
 """
 
 from __future__ import annotations
@@ -19,9 +21,17 @@ def is_discrete_state(field: FieldSpec) -> bool:
     return field.kind == "categorical" and field.shape == (1,) and field.dtype == "int64"
 
 
-def field_space(name: str, field: FieldSpec) -> spaces.Space:
+IMAGES = ("jpeg", "exact")
+"""How export declares image fields: `jpeg`, a uint8 Box 0..255 (Minari's image space, which Minari stores as
+JPEG: lossy); `exact`, a MultiDiscrete of 256 values per element (stored raw as uint16, since its nvec of 256
+does not fit uint8: larger, lossless)."""
+
+
+def field_space(name: str, field: FieldSpec, images: str = "jpeg") -> spaces.Space:
     dtype = np.dtype(field.dtype)
     if field.kind == "image":
+        if images == "exact":
+            return spaces.MultiDiscrete(np.full(field.shape, 256), dtype=np.uint16)  # uint8 cannot hold 256
         return spaces.Box(0, 255, field.shape, np.uint8)
     if field.kind == "categorical":
         assert field.classes is not None
@@ -35,9 +45,11 @@ def field_space(name: str, field: FieldSpec) -> spaces.Space:
     raise SpecError(f"field {name!r}: a {field.kind} {field.dtype} field has no Minari space that maps back to it")
 
 
-def observation_space(spec: EpisodeSpec) -> spaces.Dict:
+def observation_space(spec: EpisodeSpec, images: str = "jpeg") -> spaces.Dict:
     """Every observation field, by name: a Dict even for one field, so that names survive the round trip."""
-    return spaces.Dict({name: field_space(name, field) for name, field in spec.observations.items()})
+    if images not in IMAGES:
+        raise SpecError(f"images {images!r} is not one of {IMAGES}")
+    return spaces.Dict({name: field_space(name, field, images) for name, field in spec.observations.items()})
 
 
 def action_space(action: ActionSpec) -> spaces.Space:
