@@ -11,6 +11,8 @@ from gymnasium import spaces
 from minari.data_collector import EpisodeBuffer
 from minari_helpers import cli, minari_dataset
 
+from dreamstream.datasets import Dataset
+
 OBS, ACT = spaces.Box(-1, 1, (3,), np.float32), spaces.Discrete(2)
 
 
@@ -82,3 +84,17 @@ def test_damaged_episode_data_is_a_dataset_error(tmp_path, minari_root, data_for
     damaged = sorted(p for p in data.rglob("*") if p.is_file() and p.name != "metadata.json")[-1]
     damaged.write_bytes(b"\0garbage" * 64)
     refused(tmp_path, data, "Minari dataset bad/input-v0")
+
+
+def test_a_malformed_recorded_spec_is_refused_and_one_that_disagrees_with_the_spaces_is_not_trusted(
+        tmp_path, minari_root):
+    data = small(minari_root)
+    edit_metadata(data / "metadata.json", dreamstream={"spec": {"observations": "no"}})
+    refused(tmp_path, data, "metadata.json", "dreamstream.spec")
+    lying = {"observations": {"vector": {"shape": [64, 64, 3], "dtype": "uint8", "kind": "image"}},
+             "action": {"kind": "discrete", "n": 2}}
+    edit_metadata(data / "metadata.json", dreamstream={"spec": lying})
+    code, _, err = cli("import", "minari", str(data), "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    field = Dataset(str(tmp_path / "out")).spec.observations["vector"]
+    assert (field.kind, field.shape, field.dtype) == ("vector", (3,), "float32"), "the declared spaces win"
