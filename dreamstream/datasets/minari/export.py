@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 
 DATA_FORMAT = "arrow"
 METADATA_KEY = "dreamstream"
-"""The key of dreamstream's own facts in a Minari dataset's metadata (the card's env and provenance) and in
-each episode's metadata (its dreamstream episode id and policy), which import reads back."""
+"""The key of dreamstream's own facts in a Minari dataset's metadata (the card's env, spec and provenance) and
+in each episode's metadata (its dreamstream episode id and policy), which import reads back."""
 ENV_PLUGINS = ("ale_py", "minigrid")
 """Packages that register their env ids with gymnasium on import (ALE/..., MiniGrid-..., BabyAI-...)."""
 

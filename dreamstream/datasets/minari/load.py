@@ -23,7 +23,7 @@ from minari.serialization import deserialize_space
 
 from dreamstream.datasets.card import CARD_NAME, MAX_TEXT, DatasetCard
 from dreamstream.datasets.errors import DatasetError
-from dreamstream.datasets.minari.export import METADATA_KEY, minari_root
+from dreamstream.datasets.minari.export import METADATA_KEY
 from dreamstream.datasets.minari.rows import from_episode
 from dreamstream.datasets.minari.spaces import spec_from_minari
 from dreamstream.datasets.records import INDEX, SHARDS
@@ -195,8 +195,7 @@ def import_minari(source: str, out: str, drop: frozenset[str] = frozenset(),
     if fs.exists(f"{root}/{CARD_NAME}"):
         raise UserError(f"{out} already holds a dataset: import into a new location")
     try:
-        with minari_root(None):
-            dataset = minari.MinariDataset(os.fspath(data_path))
+        dataset = minari.MinariDataset(os.fspath(data_path))
     except (ValueError, KeyError, AssertionError, OSError) as exc:
         raise DatasetError(f"{where}: Minari cannot open it: {exc}") from None
     card = DatasetCard.create(spec, description=f"imported from Minari dataset {dataset_id}",
