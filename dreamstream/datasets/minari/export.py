@@ -98,8 +98,7 @@ def export_minari(url: str, dataset_id: str, out: str | os.PathLike | None = Non
         raise UserError(f"images {images!r} is not one of {IMAGES}")
     dataset = Dataset(url)
     card = dataset.card
-    episodes = dataset.episodes()
-    skipped = len(dataset.episodes(outcome="partial"))
+    episodes = dataset.episodes(lengths=(2, None))  # complete ones with a step (a single row holds none)
     with minari_root(out):
         path = get_dataset_path(dataset_id)
         if path.exists():
@@ -109,26 +108,25 @@ def export_minari(url: str, dataset_id: str, out: str | os.PathLike | None = Non
             create_namespace(namespace)
         (path / "data").mkdir(parents=True)
         try:
-            kept = _write(path / "data", dataset_id, dataset, card, episodes, images)
+            _write(path / "data", dataset_id, dataset, card, episodes, images)
         except BaseException:
             shutil.rmtree(path)  # no half-written dataset under the id
             raise
-    skipped += len(episodes) - len(kept)
+    skipped = len(dataset.episodes(outcome="any")) - len(episodes)  # informational: a live dataset grows
     if skipped:
         log.info("left out %d partial or single-row episodes", skipped)
-    return Exported(path=path, episodes=len(kept), steps=sum(e.steps - 1 for e in kept), skipped=skipped)
+    return Exported(path=path, episodes=len(episodes), steps=episodes.steps - len(episodes), skipped=skipped)
 
 
 def _write(data_path: Path, dataset_id: str, dataset: Dataset, card: DatasetCard, episodes: Episodes,
-           images: str) -> list:
-    """The Minari dataset's files in `data_path`; -> the episodes written (complete, two rows or more)."""
+           images: str) -> None:
+    """The Minari dataset's files in `data_path`, decoding one episode at a time."""
     observations = observation_space(card.spec, images)
     storage = MinariStorage.new(data_path, observation_space=observations,
                                 action_space=action_space(card.spec.action), env_spec=env_spec_of(card),
                                 data_format=DATA_FORMAT)
-    kept = [e for e in episodes if e.steps >= 2]  # a single row holds no step
-    policies = sorted({p for e in kept for p in e.entry.policies})
     scores = card.reference_scores
+    policies = sorted({p for e in episodes.entries for p in e.policies})
     storage.update_metadata({
         **({} if scores is None else {"ref_min_score": scores.random, "ref_max_score": scores.expert}),
         "dataset_id": dataset_id,
@@ -138,8 +136,7 @@ def _write(data_path: Path, dataset_id: str, dataset: Dataset, card: DatasetCard
         METADATA_KEY: {"env_id": card.env_id, "preset": card.preset, "env_config": card.env_config,
                        "spec": card.spec.to_json(), "source": redact(dataset.url)},
     })
-    storage.update_episodes(to_buffer(e.arrays, card.spec, observations, i) for i, e in enumerate(kept))
+    storage.update_episodes(to_buffer(e.arrays, card.spec, observations, i) for i, e in enumerate(episodes))
     storage.update_episode_metadata(
-        [{METADATA_KEY: {"episode": e.id, "policy": e.policy, "policy_version": e.policy_version}} for e in kept],
-        range(len(kept)))
-    return kept
+        [{METADATA_KEY: {"episode": e.id, "policy": e.policy, "policy_version": e.policy_version}}
+         for e in episodes.entries], range(len(episodes)))
