@@ -7,9 +7,9 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from bounded import bounded
 
 from dreamstream.pipelines.accumulators import FINE_BINS, MAX_DISTINCT, FineHistogram, RewardStats, fine_exponent
-from tests.bounded import bounded
 
 
 def chunks(count: int, rows: int = 200, seed: int = 0) -> list[np.ndarray]:
