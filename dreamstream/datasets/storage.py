@@ -97,8 +97,8 @@ def list_names(fs: fsspec.AbstractFileSystem, folder: str) -> list[str]:
 
 
 def replace_bytes(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None:
-    """Write `data` to `path`, replacing it whole: for pointer files (`latest.json`), the only files
-    dreamstream rewrites. Readers see the old or the new content, never a mix."""
+    """Write `data` to `path`, replacing it whole: for pointer files (`latest.json`) and a dataset's
+    `stats.json`, the only files dreamstream rewrites. Readers see the old or the new content, never a mix."""
     if not is_local(fs):
         fs.pipe_file(path, data)
         return
