@@ -11,26 +11,23 @@ the position (state_dict / load_state_dict) and the metrics.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
 from webdataset.utils import pytorch_worker_info
 
 from dreamstream.datasets.card import DatasetCard
 from dreamstream.datasets.errors import DatasetError
 from dreamstream.datasets.loader.batch import LOADER_FIELDS
 from dreamstream.datasets.loader.config import LoaderConfig
-from dreamstream.datasets.loader.shards import Stopped, check_enough_shards, fingerprint
-from dreamstream.datasets.loader.stream import Part, ReaderJob, ReaderStream, epoch_layout
+from dreamstream.datasets.loader.runners import PartRunner, start_runner
+from dreamstream.datasets.loader.shards import check_enough_shards, fingerprint
+from dreamstream.datasets.loader.stream import ReaderJob, epoch_layout
 from dreamstream.datasets.reader import Dataset
 from dreamstream.datasets.shares import even_shares
 from dreamstream.datasets.spec import EpisodeSpec
-from dreamstream.datasets.storage import is_local
 
 log = logging.getLogger(__name__)
 
@@ -43,107 +40,6 @@ FOLLOW_COUNTERS = ("follow_relists", "follow_relist_errors", "follow_new_shards"
 # Gauges are levels, not counts: the loader reports the latest value of each reader, summed or maxed.
 GAUGES = ("follow_pending_new", "follow_known_shards", "follow_lag_s")
 SUMMED_GAUGES = ("follow_pending_new",)
-
-
-def _identity(part: Any) -> Any:  # DataLoader collate_fn: parts are already tensors (module-level: picklable)
-    return part
-
-
-class _InlineParts:
-    """workers = 0, prefetch = 0: the reader runs in the caller's thread."""
-
-    def __init__(self, job: ReaderJob):
-        self._parts = iter(ReaderStream(job))
-
-    def next(self) -> Part:
-        return next(self._parts)
-
-    def close(self) -> None:
-        close = getattr(self._parts, "close", None)
-        if close is not None:
-            close()
-
-
-class _ThreadParts:
-    """workers = 0: the reader runs in one background thread, `prefetch` batches ahead.
-
-    Shard reads, zstd and the copies release the GIL, so this overlaps with training on a small machine
-    without copying batches between processes.
-    """
-
-    def __init__(self, job: ReaderJob, prefetch: int):
-        self.stop = threading.Event()
-        self.queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=prefetch)
-        self.thread = threading.Thread(target=self._run, args=(ReaderStream(job, self.stop),), daemon=True,
-                                       name="dreamstream-loader")
-        self.thread.start()
-
-    def _put(self, item: tuple[str, Any]) -> bool:
-        while not self.stop.is_set():
-            try:
-                self.queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self, stream: ReaderStream) -> None:
-        parts = iter(stream)
-        try:
-            for part in parts:
-                if not self._put(("part", part)):
-                    return
-            self._put(("end", None))
-        except Stopped:
-            return
-        except BaseException as exc:  # handed to the trainer's thread, raised there
-            self._put(("error", exc))
-        finally:
-            close = getattr(parts, "close", None)
-            if close is not None:
-                close()
-
-    def next(self) -> Part:
-        while True:
-            try:
-                kind, value = self.queue.get(timeout=1.0)
-                break
-            except queue.Empty:
-                if not self.thread.is_alive():
-                    raise RuntimeError("the loader thread ended without a batch or an error") from None
-        if kind == "error":
-            raise value
-        if kind == "end":
-            raise StopIteration
-        return value
-
-    def close(self) -> None:
-        self.stop.set()
-        while True:
-            try:
-                self.queue.get_nowait()
-            except queue.Empty:
-                break
-        self.thread.join(timeout=10)
-
-
-class _WorkerParts:
-    """workers > 0: a torch DataLoader whose workers each run one reader."""
-
-    def __init__(self, job: ReaderJob, workers: int, prefetch: int, pin: bool, start_method: str):
-        self.loader = DataLoader(ReaderStream(job), batch_size=None, num_workers=workers,
-                                 prefetch_factor=max(1, prefetch), pin_memory=pin, collate_fn=_identity,
-                                 multiprocessing_context=start_method, persistent_workers=False)
-        self._parts = iter(self.loader)
-
-    def next(self) -> Part:
-        return next(self._parts)
-
-    def close(self) -> None:
-        shutdown = getattr(self._parts, "_shutdown_workers", None)
-        if shutdown is not None:
-            shutdown()
-        del self._parts
 
 
 class StreamingLoader:
@@ -173,7 +69,7 @@ class StreamingLoader:
         self._counters: dict[str, float] = dict.fromkeys(COUNTERS + (FOLLOW_COUNTERS if config.follow else ()), 0)
         self._gauges: dict[int, dict[str, float]] = {}
         self._wait_s = 0.0
-        self._parts: _InlineParts | _ThreadParts | _WorkerParts | None = None
+        self._parts: PartRunner | None = None
         self._length = (-1, 0)  # (epoch, batches in it)
 
     # -- what it reads -----------------------------------------------------------------------------------
@@ -203,14 +99,8 @@ class StreamingLoader:
                          skip=self._position, seen=sorted(self._seen),
                          pin=self.pin and self.workers == 0)
 
-    def _start(self) -> _InlineParts | _ThreadParts | _WorkerParts:
-        job = self._job()
-        if self.workers == 0:
-            return _ThreadParts(job, self.config.prefetch) if self.config.prefetch else _InlineParts(job)
-        method = self.config.start_method
-        if method == "auto":
-            method = "fork" if is_local(self.dataset.fs) or "memory" in self.dataset.fs.protocol else "spawn"
-        return _WorkerParts(job, self.workers, self.config.prefetch, self.pin and self.workers == 1, method)
+    def _start(self) -> PartRunner:
+        return start_runner(self._job(), self.workers, self.config, self.pin, self.dataset.fs)
 
     def _next(self) -> dict[str, torch.Tensor]:
         if self._parts is None:
