@@ -16,6 +16,7 @@ complete episodes only; the streaming loader plays the chunks of every episode, 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -85,7 +86,7 @@ def _state(rows: list[SampleRow]) -> tuple[str, str]:
     """(state, problem) of an episode whose rows are sorted by chunk index."""
     chunks = [row.chunk for row in rows]
     if len(set(chunks)) != len(chunks):
-        twice = sorted({c for c in chunks if chunks.count(c) > 1})
+        twice = sorted(c for c, n in Counter(chunks).items() if n > 1)
         return DAMAGED, f"chunk(s) {twice} committed more than once"
     if chunks != list(range(len(chunks))):
         missing = sorted(set(range(chunks[-1] + 1)) - set(chunks))
