@@ -121,35 +121,32 @@ def kill_after_a_newer_snapshot(process: RunProcess) -> tuple[int, int]:
     return at
 
 
-def test_stop_and_kill_then_resume_continue_every_counter(tmp_path, mlflow_uri):
-    """Local run folder typed as a relative path: Ctrl-C, resume, kill -9, resume, with evaluations."""
-    typed, run = "runs/continuity", str(tmp_path / "runs" / "continuity")
-    evaluated = ["--set", "train.eval_interval=10", "--set", "train.eval_episodes=1"]
-
-    first = RunProcess(run, tmp_path, *evaluated, "--steps", "10000", typed=typed)
-    first.wait_until(lambda: first.version("checkpoints") >= 20 and Dataset(f"{run}/eval").record_names(),
-                     "checkpoint at step 20 and an evaluation")
+def stop_kill_resume(run: str, cwd: Path, typed: str, first_args: list[str], ready, mlflow_uri: str,
+                     evaluated: bool) -> None:
+    """Ctrl-C once `ready(process)`, resume, kill -9 after a snapshot newer than the checkpoint, resume to a
+    few steps later; then every continuity check."""
+    first = RunProcess(run, cwd, *first_args, "--steps", "10000", typed=typed)
+    first.wait_until(lambda: ready(first), "the first stop")
     first.stop(signal.SIGINT)
-    stopped = checkpoint(run)
-    stopped_step, stopped_snapshot = stopped["step"], VersionedFiles(f"{run}/snapshots", "policy").latest_version()
+    stopped_step = checkpoint(run)["step"]
+    stopped_snapshot = VersionedFiles(f"{run}/snapshots", "policy").latest_version()
     assert stopped_snapshot == stopped_step, "a clean stop publishes the checkpoint's weights"
     boundaries = [time.time()]
 
-    second = RunProcess(run, tmp_path, "--resume", "--steps", "10000", typed=typed)
+    second = RunProcess(run, cwd, "--resume", "--steps", "10000", typed=typed)
     second.wait_until(lambda: second.version("checkpoints") > stopped_step, "a checkpoint after the resume")
     killed_at, killed_snapshot = kill_after_a_newer_snapshot(second)
     boundaries.append(time.time())
     resumed_from = checkpoint(run)
 
-    out = RunProcess(run, tmp_path, "--resume", "--steps", str(killed_at + 12), "-v", typed=typed).finish()
+    out = RunProcess(run, cwd, "--resume", "--steps", str(killed_at + 12), "-v", typed=typed).finish()
     assert f"resumed from step {killed_at}" in out
     final = checkpoint(run)
     assert final["step"] == killed_at + 12
     assert_loader_read_every_shard_once(final["loader"], resumed_from["loader"])
-    assert_continuous(mlflow_uri, run, boundaries, eval_expected=True)
+    assert_continuous(mlflow_uri, run, boundaries, eval_expected=evaluated)
 
-    client = MlflowClient(mlflow_uri)
-    versions = ordered(client, read_run_file(run)["mlflow_run_id"], "snapshot/version")
+    versions = ordered(MlflowClient(mlflow_uri), read_run_file(run)["mlflow_run_id"], "snapshot/version")
     after_stop = [m.value for m in versions if boundaries[0] * 1000 < m.timestamp < boundaries[1] * 1000]
     after_kill = [m.value for m in versions if m.timestamp > boundaries[1] * 1000]
     assert min(after_stop) >= stopped_snapshot
@@ -158,6 +155,15 @@ def test_stop_and_kill_then_resume_continue_every_counter(tmp_path, mlflow_uri):
     assert published.latest_version() > killed_snapshot
     assert published.load()["version"] == published.latest_version()
 
+
+def test_stop_and_kill_then_resume_continue_every_counter(tmp_path, mlflow_uri):
+    """Local run folder typed as a relative path, with evaluations; `dreamstream curves` draws the run."""
+    typed, run = "runs/continuity", str(tmp_path / "runs" / "continuity")
+    evaluated = ["--set", "train.eval_interval=10", "--set", "train.eval_episodes=1"]
+    stop_kill_resume(run, tmp_path, typed, evaluated,
+                     lambda p: p.version("checkpoints") >= 20 and Dataset(f"{run}/eval").record_names(),
+                     mlflow_uri, evaluated=True)
+
     shown = subprocess.run([sys.executable, "-m", "dreamstream.cli", "curves", "--run", typed, "--out", "curves.png"],
                            cwd=tmp_path, capture_output=True, text=True, check=True).stdout.splitlines()
     assert [line.split(":")[0] for line in shown] == ["process 0", "process 1", "process 2", "wrote curves.png"]
@@ -165,16 +171,7 @@ def test_stop_and_kill_then_resume_continue_every_counter(tmp_path, mlflow_uri):
 
 
 @pytest.mark.parametrize("store", ["s3", "gcs"])
-def test_kill_then_resume_on_an_object_store_run_folder(store, request, mlflow_uri, tmp_path):
+def test_stop_and_kill_then_resume_on_an_object_store_run_folder(store, request, mlflow_uri, tmp_path):
     run = f"{request.getfixturevalue(f'{store}_url')}/runs/continuity"
-    first = RunProcess(run, tmp_path, "--set", "train.eval_interval=0", "--steps", "10000")
-    killed_at, killed_snapshot = kill_after_a_newer_snapshot(first)
-    boundary = time.time()
-    resumed_from = checkpoint(run)
-
-    out = RunProcess(run, tmp_path, "--resume", "--steps", str(killed_at + 12), "-v").finish()
-    assert f"resumed from step {killed_at}" in out
-    final = checkpoint(run)
-    assert_loader_read_every_shard_once(final["loader"], resumed_from["loader"])
-    assert_continuous(mlflow_uri, run, [boundary], eval_expected=False)
-    assert VersionedFiles(f"{run}/snapshots", "policy").latest_version() > killed_snapshot
+    stop_kill_resume(run, tmp_path, run, ["--set", "train.eval_interval=0"], lambda p: p.version("snapshots") >= 10,
+                     mlflow_uri, evaluated=False)
