@@ -68,8 +68,15 @@ def worker_main(task: WorkerTask, conn: Connection, stop_event: Event, budget: A
                         format=f"%(asctime)s %(levelname)s worker{task.index} %(name)s: %(message)s")
     redact_logs()
     reporter = _Reporter(task.index, conn)
+    parent = os.getppid()
+
+    def stopping() -> bool:
+        # A parent killed with SIGKILL sends no stop: an orphan (reparented) commits and ends, instead of
+        # waiting forever for a step budget that nobody will raise.
+        return terminated.is_set() or stop_event.is_set() or os.getppid() != parent
+
     try:
-        seconds = _collect(task, reporter, lambda: terminated.is_set() or stop_event.is_set(), budget)
+        seconds = _collect(task, reporter, stopping, budget)
         reporter.send(Done(task.index, reporter.shards, seconds))
     except BaseException as exc:  # noqa: BLE001 - report everything, including KeyboardInterrupt
         reporter.flush()

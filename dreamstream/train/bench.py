@@ -20,9 +20,9 @@ import torch
 from dreamstream.datasets.loader.batch import torch_dtype
 from dreamstream.datasets.spec import ActionSpec, EpisodeSpec, FieldSpec
 from dreamstream.train.loop.learner import Learner
-from dreamstream.train.loop.runtime import default_device, size_torch_threads
 from dreamstream.train.model.agent import Agent
 from dreamstream.train.model.config import ModelConfig, OptimConfig
+from dreamstream.train.runtime import default_device, size_torch_threads
 
 SPECS = {
     "image": EpisodeSpec(observations={"image": FieldSpec((64, 64, 3), "uint8", "image")},

@@ -27,10 +27,10 @@ from inspection_helpers import (
 )
 
 from dreamstream.train.loop.learner import Learner
-from dreamstream.train.loop.runtime import seed_everything
 from dreamstream.train.model.agent import Agent
 from dreamstream.train.model.config import OptimConfig
 from dreamstream.train.model.policy_snapshot import export_policy
+from dreamstream.train.runtime import seed_everything
 from dreamstream.versioned.files import VersionedFiles
 
 

@@ -12,13 +12,13 @@ from dreamstream.datasets.spec import ActionSpec, EpisodeSpec, FieldSpec
 from dreamstream.errors import UserError
 from dreamstream.train.loop.learner import Learner
 from dreamstream.train.loop.metrics import describe, metrics_to_floats
-from dreamstream.train.loop.runtime import seed_everything
 from dreamstream.train.model.agent import Agent
 from dreamstream.train.model.batch import check_batch
 from dreamstream.train.model.config import ModelConfig, OptimConfig
 from dreamstream.train.model.encoders import class_offsets, onehot_grid
 from dreamstream.train.model.rssm import RSSMState
 from dreamstream.train.model.world_model import WorldModel
+from dreamstream.train.runtime import seed_everything
 
 
 @pytest.mark.parametrize("shape", [(16, 16, 3), (56, 56, 3), (48, 88, 3), (64, 64, 1), (100, 72, 3)])

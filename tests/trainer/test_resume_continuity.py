@@ -18,7 +18,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from dreamstream.datasets import Dataset
-from dreamstream.train.loop.run_folder import read_run_file
+from dreamstream.train.run_folder import read_run_file
 from dreamstream.versioned.files import VersionedFiles
 
 SETTINGS = ["--preset", "debug", "--no-progress", "--set", "train.gif_interval=0",

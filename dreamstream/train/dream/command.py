@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from dreamstream.errors import UserError
     from dreamstream.train.dream.load import load_model
     from dreamstream.train.dream.report import write_report
-    from dreamstream.train.loop.runtime import size_torch_threads
+    from dreamstream.train.runtime import size_torch_threads
 
     size_torch_threads()
     model = load_model(args.checkpoint, device=args.device)

@@ -17,10 +17,10 @@ from dreamstream.datasets.reader import Dataset
 from dreamstream.datasets.spec import EpisodeSpec
 from dreamstream.errors import UserError
 from dreamstream.train.dream.model import CHECKPOINT, SNAPSHOT, DreamModel
-from dreamstream.train.loop.run_folder import RUN_FILE
 from dreamstream.train.model.agent import Agent
 from dreamstream.train.model.config import ModelConfig
 from dreamstream.train.model.policy_snapshot import load_acting_weights, model_of
+from dreamstream.train.run_folder import RUN_FILE
 from dreamstream.versioned.formats import check_snapshot, is_checkpoint, is_snapshot
 from dreamstream.versioned.locate import SNAPSHOTS, Located, latest_file, locate
 

@@ -65,9 +65,9 @@ def run(args: argparse.Namespace) -> int:
     from dreamstream.collect.envs import resolve_named
     from dreamstream.errors import UserError
     from dreamstream.settings import load_settings, settings_from_dict
-    from dreamstream.train.loop.run_folder import read_run_file
     from dreamstream.train.loop.settings import TrainSettings
     from dreamstream.train.loop.trainer import Trainer
+    from dreamstream.train.run_folder import read_run_file
 
     flags = flag_values(args)
     settings, preset = load_settings(TrainSettings, args.env, args.preset, args.overrides, flags)

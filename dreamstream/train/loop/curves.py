@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
     from dreamstream.errors import UserError
     from dreamstream.tracking import default_tracking_uri
-    from dreamstream.train.loop.run_folder import read_run_file
+    from dreamstream.train.run_folder import read_run_file
 
     stored = read_run_file(args.run)
     if stored is None or not stored.get("mlflow_run_id"):

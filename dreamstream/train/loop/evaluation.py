@@ -1,7 +1,9 @@
 """Evaluation in separate collector processes: the current snapshot acts (greedily by default) for a few
 episodes, which are written to the run's evaluation dataset and never to the training data.
 
-Runs in the background so training continues; results are picked up at the next metrics log. Each
+Runs in the background so training continues; results are picked up at the next metrics log. When the
+training data's card carries reference scores (a corpus built with `reference_scores:`, or an imported
+Minari dataset), the mean return is also logged as `eval/normalised_score` (0 random, 1 expert). Each
 evaluation is one collector with one shard writer, so the writers of the evaluation dataset count the
 run's evaluations across resumes (`eval/evaluations`), and seed the next one.
 """
@@ -16,18 +18,21 @@ import numpy as np
 from dreamstream.collect.collector import Collector
 from dreamstream.collect.config import CollectConfig, EnvConfig
 from dreamstream.collect.results import Episode
+from dreamstream.datasets.scores import ReferenceScores, normalised_score
 from dreamstream.train.loop.run_counters import CommittedTotals
 
 log = logging.getLogger(__name__)
 
 
-def episode_metrics(episodes: list[Episode]) -> dict[str, float]:
+def episode_metrics(episodes: list[Episode], scores: ReferenceScores | None = None) -> dict[str, float]:
     """eval/return, eval/length and eval/success: the share of episodes that ended in a terminal state with a
-    positive return (MiniGrid: the goal reached; Atari: a game won)."""
+    positive return (MiniGrid: the goal reached; Atari: a game won); eval/normalised_score with `scores`."""
     if not episodes:
         return {}
     returns = np.array([e.ret for e in episodes])
+    normalised = normalised_score(scores, float(returns.mean()))
     return {
+        **({} if normalised is None else {"eval/normalised_score": normalised}),
         "eval/return": float(returns.mean()),
         "eval/return_std": float(returns.std()),
         "eval/length": float(np.mean([e.length for e in episodes])),
@@ -39,8 +44,9 @@ def episode_metrics(episodes: list[Episode]) -> dict[str, float]:
 class Evaluator:
     """Starts one evaluation collector at a time and reports its episodes once it has finished."""
 
-    def __init__(self, env: EnvConfig, out: str, snapshots: str, episodes: int, greedy: bool, seed: int):
-        self.env, self.out, self.snapshots = env, out, snapshots
+    def __init__(self, env: EnvConfig, out: str, snapshots: str, episodes: int, greedy: bool, seed: int,
+                 scores: ReferenceScores | None = None):
+        self.env, self.out, self.snapshots, self.scores = env, out, snapshots, scores
         self.collect = CollectConfig(workers=1, episodes=episodes, policy=snapshots, greedy=greedy, seed=seed,
                                      poll_seconds=3600.0)
         self.collector: Collector | None = None
@@ -76,7 +82,7 @@ class Evaluator:
         summary = self.collector.wait()
         if summary.failed:
             log.error("evaluation at step %d failed: %s", self.step, summary.failed)
-        self._results = {**episode_metrics(self.collector.episodes), "eval/at_step": float(self.step),
+        self._results = {**episode_metrics(self.collector.episodes, self.scores), "eval/at_step": float(self.step),
                          "eval/at_env_step": float(self.env_steps)}
         log.info("evaluation at step %d: %s", self.step, self._results)
         self.collector = None

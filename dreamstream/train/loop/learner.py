@@ -15,11 +15,11 @@ import torch
 from torch import Tensor, nn
 
 from dreamstream.datasets.loader.batch import to_device
-from dreamstream.train.loop.runtime import default_device
 from dreamstream.train.model.agent import Agent
 from dreamstream.train.model.batch import check_batch
 from dreamstream.train.model.config import OptimConfig
 from dreamstream.train.model.rssm import RSSMState
+from dreamstream.train.runtime import default_device
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

@@ -4,9 +4,9 @@
 
 Online, it starts collector workers that act with the policy snapshots it publishes, waits for a
 prefill, and streams the growing dataset in follow mode. Offline, it starts no collector and reads a
-fixed corpus in epochs. A run lives in one folder (any fsspec URL; its layout: run_folder.py).
-The parts it drives each have their module: online.py (collectors), learner.py (one step), runtime.py
-(device, threads, RNG), evaluation.py, metrics.py; what it publishes (checkpoints, policy snapshots) is
+fixed corpus in epochs. A run lives in one folder (any fsspec URL; its layout: train/run_folder.py).
+The parts it drives each have their module: online.py (collectors), learner.py (one step),
+train/runtime.py (device, threads, RNG), evaluation.py, metrics.py; what it publishes (checkpoints, policy snapshots) is
 written by dreamstream.versioned and train/model/policy_snapshot.py. The counters that describe the run
 (env steps, episodes, evaluations, snapshot version, wall time) come from durable state and continue
 across resumes (run_counters.py); data and evaluation metrics are also logged against env steps
@@ -39,17 +39,17 @@ from dreamstream.train.loop.metrics import IntervalMetrics, metrics_to_floats
 from dreamstream.train.loop.online import OnlineCollection
 from dreamstream.train.loop.result import TrainResult
 from dreamstream.train.loop.run_counters import CommittedTotals, WallClock, next_snapshot_version
-from dreamstream.train.loop.run_folder import RunFile, RunPaths
-from dreamstream.train.loop.runtime import (
+from dreamstream.train.loop.settings import TrainSettings
+from dreamstream.train.model.agent import Agent
+from dreamstream.train.model.policy_snapshot import export_policy
+from dreamstream.train.run_folder import RunFile, RunPaths
+from dreamstream.train.runtime import (
     default_device,
     rng_state,
     seed_everything,
     set_rng_state,
     size_torch_threads,
 )
-from dreamstream.train.loop.settings import TrainSettings
-from dreamstream.train.model.agent import Agent
-from dreamstream.train.model.policy_snapshot import export_policy
 from dreamstream.versioned.files import VersionedFiles
 from dreamstream.versioned.formats import checkpoint_payload
 
@@ -178,7 +178,7 @@ class Trainer:
         if self.cfg.offline and card.env_config:  # evaluate in the environment the corpus came from
             env = config_lib.from_dict(type(env), card.env_config)
         return Evaluator(env, self.paths.eval, self.paths.snapshots, self.cfg.eval_episodes, self.cfg.eval_greedy,
-                         self.settings.collect.seed + 10_000)
+                         self.settings.collect.seed + 10_000, scores=card.reference_scores)
 
     # -- periodic work ---------------------------------------------------------------------------------------
 
