@@ -21,10 +21,14 @@ MAX_DISTINCT = 256
 # Bins of the fixed histogram that holds rewards past MAX_DISTINCT, and the narrowest bin width (2**-60).
 FINE_BINS = 1024
 MIN_FINE_EXPONENT = -60
-# Row blocks for image sums: a uint32 sum of squared uint8 values is exact up to 66,051 rows.
-IMAGE_BLOCK = 32768
+# Row blocks for image sums: a uint16 sum of uint8 values is exact up to 257 rows (257 * 255 = 65535),
+# and numpy adds uint8 into uint16 twice as fast as into uint32; the squares' uint16 buffer of one block
+# stays small enough to be reused from cache rather than freshly allocated for each chunk.
+IMAGE_BLOCK = 257
 # Rows per chunk whose pixels go into the value histogram (a sample: the moments use every pixel).
 HISTOGRAM_ROWS = 16
+# Stages of a stats task whose seconds each ShardStats carries (summed by merge).
+STAGES = ("read", "decode", "accumulate")
 # Vectors with more elements than this are summarised per channel (last axis) rather than per element.
 MAX_ELEMENTS = 1024
 
@@ -113,13 +117,18 @@ class ImageStats:
         self.values = np.zeros((shape[-1], 256), np.int64)
 
     def update(self, x: np.ndarray) -> None:
+        squares = np.empty((min(len(x), IMAGE_BLOCK), *self.shape), np.uint16)
+        total = np.zeros(self.shape, np.uint64)
+        total_sq = np.zeros(self.shape, np.uint64)
         for start in range(0, len(x), IMAGE_BLOCK):
             block = x[start:start + IMAGE_BLOCK]
-            self.sum += np.add.reduce(block, axis=0, dtype=np.uint32)
-            squares = np.square(block, dtype=np.uint16)  # 255**2 fits in uint16
-            self.sumsq += np.add.reduce(squares, axis=0, dtype=np.uint32)
+            total += np.add.reduce(block, axis=0, dtype=np.uint16)
+            np.square(block, dtype=np.uint16, out=squares[:len(block)])  # 255**2 fits in uint16
+            total_sq += np.add.reduce(squares[:len(block)], axis=0, dtype=np.uint32)
             np.minimum(self.min, np.minimum.reduce(block, axis=0), out=self.min)
             np.maximum(self.max, np.maximum.reduce(block, axis=0), out=self.max)
+        self.sum += total
+        self.sumsq += total_sq
         self.n += len(x)
         step = max(1, len(x) // HISTOGRAM_ROWS)
         sample = x[::step].reshape(-1, self.shape[-1])
@@ -414,6 +423,7 @@ class ShardStats:
     def __init__(self, spec: EpisodeSpec, deep: bool):
         self.rows = 0
         self.transitions = 0
+        self.seconds = dict.fromkeys(STAGES, 0.0)  # filled by the task that reads the shard
         self.actions = ActionStats(spec)
         self.rewards = RewardStats()
         self.fields = {name: field_stats(field) for name, field in spec.observations.items()} if deep else {}
@@ -428,6 +438,8 @@ class ShardStats:
             stats.update(arrays[name])
 
     def merge(self, other: ShardStats) -> None:
+        for stage in STAGES:
+            self.seconds[stage] += other.seconds[stage]
         self.rows += other.rows
         self.transitions += other.transitions
         self.actions.merge(other.actions)

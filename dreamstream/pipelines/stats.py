@@ -19,6 +19,7 @@ import numpy as np
 
 from dreamstream.datasets import CommitRecord, Dataset
 from dreamstream.datasets.episodes import Episode, EpisodeIndex, policy_key
+from dreamstream.datasets.reader import decode_chunk, split_shard
 from dreamstream.pipelines.accumulators import ImageStats, ShardStats, describe, histogram
 from dreamstream.pipelines.cluster import Runner
 from dreamstream.pipelines.shards import task_dataset, task_url
@@ -93,17 +94,29 @@ def lineage_check(dataset: Dataset, summary: dict[str, Any]) -> dict[str, Any] |
             "complete": all(found.get(k) == v for k, v in expected.items() if k in found)}
 
 
-def shard_stats_task(url: str, record: dict[str, Any], deep: bool) -> ShardStats:
-    """One task: the action, reward and (deep) observation statistics of one shard.
+def shard_stats_task(url: str, record: dict[str, Any], deep: bool, checksum: bool = False) -> ShardStats:
+    """One task: the action, reward and (deep) observation statistics of one shard, and the seconds it
+    spent reading, decoding and accumulating (`ShardStats.seconds`).
 
     Runs on a worker: opens the dataset from its URL there (credentials from the worker's environment).
+    The shard's size, tar structure, spec and agreement with its record are checked as by every reader;
+    its sha256, checked when it was committed, only with `checksum` (`stats --verify`).
     """
     dataset = task_dataset(url)
     commit = CommitRecord.from_json(record)
     stats = ShardStats(dataset.spec, deep)
     fields = None if deep else {"action"}
-    for chunk in dataset.iter_shard(commit, verify=True, fields=fields):
-        stats.update(chunk.arrays)
+    started = time.perf_counter()
+    samples = split_shard(dataset.shard_bytes(commit, checksum=checksum), commit, url)
+    rows = {row.key: row for row in commit.samples}
+    stats.seconds["read"] += time.perf_counter() - started
+    for key, sample in samples.items():
+        started = time.perf_counter()
+        arrays = decode_chunk(sample, rows[key], dataset.spec, commit.shard_path, fields)
+        decoded = time.perf_counter()
+        stats.update(arrays)
+        stats.seconds["decode"] += decoded - started
+        stats.seconds["accumulate"] += time.perf_counter() - decoded
     return stats
 
 
@@ -115,8 +128,10 @@ class StatsResult:
     mean_frames: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def compute_stats(url: str, runner: Runner, deep: bool = False, shards: bool = True) -> StatsResult:
-    """Statistics of the dataset at `url`; `shards=False` stops after the commit records."""
+def compute_stats(url: str, runner: Runner, deep: bool = False, shards: bool = True,
+                  verify: bool = False) -> StatsResult:
+    """Statistics of the dataset at `url`; `shards=False` stops after the commit records; `verify` also
+    checks every shard's sha256 against its commit record."""
     started = time.perf_counter()
     dataset = Dataset(url)
     card = dataset.card
@@ -126,6 +141,7 @@ def compute_stats(url: str, runner: Runner, deep: bool = False, shards: bool = T
         "env": card.env_id,
         "preset": card.preset,
         "deep": deep,
+        "verify": verify,
         **record_stats(records),
     }
     check = lineage_check(dataset, summary)
@@ -136,14 +152,19 @@ def compute_stats(url: str, runner: Runner, deep: bool = False, shards: bool = T
     if shards and records:
         started = time.perf_counter()
         total: ShardStats | None = None
-        items = [(task_url(url), record.to_json(), deep) for record in records]
+        items = [(task_url(url), record.to_json(), deep, verify) for record in records]
+        merge_s = 0.0
         for _, stats in runner.map(shard_stats_task, items, desc="stats" + (" (deep)" if deep else "")):
+            merging = time.perf_counter()
             if total is None:
                 total = stats
             else:
                 total.merge(stats)
+            merge_s += time.perf_counter() - merging
         assert total is not None
         timing["shards_s"] = time.perf_counter() - started
+        # summed over tasks (worker seconds), and the client's merge
+        timing["stages_s"] = {**total.seconds, "merge": merge_s}
         summary["rows_read"] = total.rows
         summary["transitions"] = total.transitions
         summary["actions"] = total.actions.to_json()

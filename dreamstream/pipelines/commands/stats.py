@@ -1,4 +1,5 @@
-"""`dreamstream stats ROOT [--deep] [--json] [--report DIR] [--write]`: dataset statistics on a Dask cluster."""
+"""`dreamstream stats ROOT [--deep] [--verify] [--json] [--report DIR] [--write]`: dataset statistics on a Dask
+cluster."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("root", type=resolve_location, help="dataset URL: a path, file://, s3://, gs://")
     parser.add_argument("--deep", action="store_true",
                         help="also per-field observation statistics (reads every frame)")
+    parser.add_argument("--verify", action="store_true",
+                        help="also check every shard's sha256 against its commit record (by default the "
+                             "checksum verified at commit is trusted; `dreamstream validate` checks every byte)")
     parser.add_argument("--json", action="store_true", help="print the statistics as JSON instead of a table")
     parser.add_argument("--report", metavar="DIR", type=resolve_location,
                         help="write an HTML report with plots (and stats.json) to DIR")
@@ -37,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     if args.records_only:
         config.workers, config.scheduler = 0, None  # nothing to distribute
     with open_runner(config) as runner:
-        result = compute_stats(args.root, runner, deep=args.deep, shards=not args.records_only)
+        result = compute_stats(args.root, runner, deep=args.deep, shards=not args.records_only,
+                               verify=args.verify)
     if args.json:
         print(json.dumps(result.summary, indent=2))
     else:
