@@ -85,18 +85,23 @@ def load_npy(data: bytes | memoryview, dtype: np.dtype, shape: tuple[int, ...]) 
     """Parse `.npy` bytes that must hold a `shape` array of `dtype`; the result is a read-only view of
     `data` (no copy). The header is checked against the expectation before the array is made."""
     found_shape, fortran, found_dtype, offset = npy_header(data)
-    if found_dtype != dtype:
-        raise CodecError(f"dtype {found_dtype} but the spec says {dtype}")
-    if len(found_shape) != len(shape) or tuple(found_shape[1:]) != shape[1:]:
-        raise CodecError(f"step shape {tuple(found_shape[1:])} but the spec says {shape[1:]}")
-    if found_shape[0] != shape[0]:
-        raise CodecError(f"{found_shape[0]} rows, the commit record says {shape[0]}")
+    _check_expected(found_shape, found_dtype, dtype, shape)
     count = _count(shape)
     if len(data) - offset != count * dtype.itemsize:
         raise CodecError(f".npy member holds {len(data) - offset} data bytes, its header says "
                          f"{count * dtype.itemsize}")
     array = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
     return array.reshape(shape, order="F" if fortran else "C")
+
+
+def _check_expected(found_shape: tuple[int, ...], found_dtype: np.dtype, dtype: np.dtype,
+                    shape: tuple[int, ...]) -> None:
+    if found_dtype != dtype:
+        raise CodecError(f"dtype {found_dtype} but the spec says {dtype}")
+    if len(found_shape) != len(shape) or tuple(found_shape[1:]) != shape[1:]:
+        raise CodecError(f"step shape {tuple(found_shape[1:])} but the spec says {shape[1:]}")
+    if found_shape[0] != shape[0]:
+        raise CodecError(f"{found_shape[0]} rows, the commit record says {shape[0]}")
 
 
 def _count(shape: tuple[int, ...]) -> int:
@@ -120,6 +125,65 @@ def decompress(data: bytes | memoryview, limit: int) -> bytes:
     except zstandard.ZstdError as exc:
         raise CodecError(f"zstd stream is damaged or expands past the {limit} bytes its rows can hold: "
                          f"{exc}") from None
+
+
+def decode_npy_zst_into(data: bytes | memoryview, out: np.ndarray) -> None:
+    """Decompress a `.npy.zst` member straight into `out` (C-contiguous, writable: the dtype and shape
+    the member must hold), with no intermediate buffer: the zstd stream is read into `out`'s memory.
+
+    The same bounds as `decode_array`: the frame's declared size is checked first, the `.npy` header is
+    read alone (at most MAX_NPY_HEADER bytes) and checked against `out` before a data byte is written,
+    and the output is exactly `out.nbytes`: a member that holds fewer bytes, or anything more (a bomb,
+    a second frame), is refused. `out` may hold partial data when this raises.
+    """
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError("decode_npy_zst_into needs a writable C-contiguous array")
+    limit = MAX_NPY_HEADER + out.nbytes
+    try:
+        declared = zstandard.frame_content_size(data)
+    except zstandard.ZstdError as exc:
+        raise CodecError(f"zstd frame header is damaged: {exc}") from None
+    if declared > limit:
+        raise CodecError(f"zstd frame declares {declared} bytes, more than the {limit} its rows can hold")
+    try:
+        reader = _decompressor().stream_reader(data, read_across_frames=True)
+        head = _read_exactly(reader, 10)  # magic (6), version (2), then the header length (2 or 4 bytes)
+        if head[6:8] in (b"\x02\x00", b"\x03\x00"):
+            head += _read_exactly(reader, 2)
+            length = int.from_bytes(head[8:12], "little")
+        else:
+            length = int.from_bytes(head[8:10], "little")
+        if len(head) + length > MAX_NPY_HEADER:
+            raise CodecError(f".npy header of {length} bytes is longer than {MAX_NPY_HEADER}")
+        head += _read_exactly(reader, length)
+        found_shape, fortran, found_dtype, offset = npy_header(head)
+        if offset != len(head):
+            raise CodecError("not a valid .npy member: the header length does not match its text")
+        _check_expected(found_shape, found_dtype, out.dtype, out.shape)
+        target = np.empty(out.shape, out.dtype, order="F") if fortran and out.ndim > 1 else out
+        view = memoryview(target.reshape(-1, order="A").view(np.uint8))
+        filled = 0
+        while filled < len(view):
+            n = reader.readinto(view[filled:])
+            if n == 0:
+                raise CodecError(f".npy member holds {filled} data bytes, its header says {len(view)}")
+            filled += n
+        if reader.read(1):
+            raise CodecError(f"zstd stream expands past the {out.nbytes} data bytes its rows can hold")
+    except zstandard.ZstdError as exc:
+        raise CodecError(f"zstd stream is damaged: {exc}") from None
+    if target is not out:
+        out[...] = target
+
+
+def _read_exactly(reader: zstandard.ZstdDecompressionReader, n: int) -> bytes:
+    data = reader.read(n)
+    while len(data) < n:
+        more = reader.read(n - len(data))
+        if not more:
+            raise CodecError(f"not a valid .npy member: it ends inside its header ({len(data)} of {n} bytes)")
+        data += more
+    return data
 
 
 def decode_array(suffix: str, data: bytes | memoryview, dtype: np.dtype | str,
