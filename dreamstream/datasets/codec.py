@@ -111,15 +111,20 @@ def _count(shape: tuple[int, ...]) -> int:
     return count
 
 
-def decompress(data: bytes | memoryview, limit: int) -> bytes:
-    """One zstd frame, refused if it declares or produces more than `limit` bytes (checked before the
-    output buffer is allocated) or carries anything after the frame."""
+def _check_declared_size(data: bytes | memoryview, limit: int) -> None:
+    """Refuse a zstd frame whose header declares more than `limit` bytes (before any output is allocated)."""
     try:
         declared = zstandard.frame_content_size(data)
     except zstandard.ZstdError as exc:
         raise CodecError(f"zstd frame header is damaged: {exc}") from None
     if declared > limit:
         raise CodecError(f"zstd frame declares {declared} bytes, more than the {limit} its rows can hold")
+
+
+def decompress(data: bytes | memoryview, limit: int) -> bytes:
+    """One zstd frame, refused if it declares or produces more than `limit` bytes (checked before the
+    output buffer is allocated) or carries anything after the frame."""
+    _check_declared_size(data, limit)
     try:  # declared == -1 (unknown): zstandard stops at max_output_size
         return _decompressor().decompress(data, max_output_size=limit, allow_extra_data=False)
     except zstandard.ZstdError as exc:
@@ -139,12 +144,7 @@ def decode_npy_zst_into(data: bytes | memoryview, out: np.ndarray) -> None:
     if not out.flags.c_contiguous or not out.flags.writeable:
         raise ValueError("decode_npy_zst_into needs a writable C-contiguous array")
     limit = MAX_NPY_HEADER + out.nbytes
-    try:
-        declared = zstandard.frame_content_size(data)
-    except zstandard.ZstdError as exc:
-        raise CodecError(f"zstd frame header is damaged: {exc}") from None
-    if declared > limit:
-        raise CodecError(f"zstd frame declares {declared} bytes, more than the {limit} its rows can hold")
+    _check_declared_size(data, limit)
     try:
         reader = _decompressor().stream_reader(data, read_across_frames=True)
         head = _read_exactly(reader, 10)  # magic (6), version (2), then the header length (2 or 4 bytes)
